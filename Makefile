@@ -1,0 +1,37 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CDP_HOME ?= $(CURDIR)/.cdp
+export DAGSTER_HOME ?= $(CDP_HOME)/dagster
+
+.PHONY: setup demo test lint ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/python scripts/make_demo_files.py $(CDP_HOME)/demo
+	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-01.csv --tag demo --group "Demo import"
+	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-02_gb18030.csv --tag demo
+	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-03.xlsx --tag demo --mode fast
+	$(BIN)/cdp batches
+	@echo
+	@echo "Open the Dagster UI on the same state:  make ui   (then http://127.0.0.1:3000)"
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest
+
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(CDP_HOME)

@@ -1,0 +1,94 @@
+"""The DuckDB warehouse: connections, the contract schema and the SQL files in ``sql/``."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from cdp_pipeline.settings import SQL_DIR
+
+LOCK_WAIT_SECONDS = 600.0
+
+
+@cache
+def sql_text(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted: the only way names from files or config reach SQL text."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render_sql(name: str, **parts: str) -> str:
+    """``sql/<name>.sql`` with its ``{placeholders}`` (identifiers and projections we build) filled."""
+    text = sql_text(name)
+    for key, value in parts.items():
+        text = text.replace("{" + key + "}", value)
+    missing = re.findall(r"\{(staging|[a-z_]+_cells|overflow_cell)\}", text)
+    if missing:
+        raise KeyError(f"sql/{name}.sql needs {sorted(set(missing))}")
+    return text
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **parts: str) -> None:
+    con.execute(render_sql(name, **parts), params or {})
+
+
+def prepare_connection(con: duckdb.DuckDBPyConnection, create_schema: bool = True) -> duckdb.DuckDBPyConnection:
+    """Macros on every connection; the contract tables where the warehouse may be written."""
+    if create_schema:
+        con.execute(sql_text("schema"))
+    con.execute(sql_text("macros"))
+    return con
+
+
+@contextmanager
+def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for writing, waiting while another process holds DuckDB's file lock.
+
+    Dagster's pool keeps runs apart; this wait covers everything else (a CLI import beside a
+    sensor run, a notebook left open), so concurrent imports queue instead of failing.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_wait
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        yield prepare_connection(con)
+    finally:
+        con.close()
+
+
+@contextmanager
+def connect_read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory scratch database that reads the warehouse without writing to it (dry runs)."""
+    con = duckdb.connect()
+    try:
+        if path.exists():
+            con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)")
+            con.execute("SET search_path = 'memory.main,warehouse.main'")
+            prepare_connection(con, create_schema=False)
+        else:
+            prepare_connection(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,1 @@
+"""Input contracts (pandera), the field catalogue and reference data."""

@@ -1,0 +1,62 @@
+"""The input contract of a customer file: one verdict per row, with reason codes.
+
+Cleaning happens in SQL (``sql/macros.sql``); this contract judges the cleaned values. Each
+check is named after the reason code it reports, so pandera's failure cases *are* the row
+verdicts. Validation runs over Arrow batches, so memory stays flat on large files.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+MOBILE = r"1\d{10}"
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+
+
+def _fills(value: str, text: str):
+    """A typed value must parse whenever its text cell was filled."""
+    return lambda frame: frame[value].notna() | frame[text].isna()
+
+
+customer_row_contract = pa.DataFrameSchema(
+    columns={
+        "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
+        "customer_id": pa.Column(str, nullable=True),
+        "mobile": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(MOBILE), name="invalid_mobile"),
+                            nullable=True),
+        "email": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(EMAIL), name="invalid_email"),
+                           nullable=True),
+        "identity_count": pa.Column(int),
+    },
+    checks=[
+        pa.Check(
+            lambda f: f["customer_id"].notna() | f["mobile"].notna() | f["email"].notna()
+            | (f["identity_count"] > 0),
+            name="missing_key",
+        ),
+        pa.Check(_fills("birthday", "birthday_text"), name="invalid_date"),
+        pa.Check(
+            lambda f: _fills("points", "points_text")(f) & _fills("employees", "employees_text")(f),
+            name="invalid_number",
+        ),
+    ],
+    index=pa.Index(int, name="row_number"),
+    strict=False,
+    coerce=False,
+)
+
+
+def contract_failures(batch: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``batch`` (indexed by row_number) that break the contract: (row_number, reason_code)."""
+    try:
+        customer_row_contract.validate(batch, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        cases = cases[cases["index"].notna()]
+        return (
+            pd.DataFrame({"row_number": cases["index"].astype("int64"), "reason_code": cases["check"].astype(str)})
+            .drop_duplicates()
+            .reset_index(drop=True)
+        )
+    return pd.DataFrame({"row_number": pd.Series(dtype="int64"), "reason_code": pd.Series(dtype="str")})

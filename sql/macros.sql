@@ -1,0 +1,96 @@
+-- Cleaning macros shared by every import: each turns one raw text cell into its clean form.
+-- Validation (data_contracts/customer_rows.py) then judges the clean form, so a value that
+-- cleans to something impossible (a 9-digit "mobile") fails with its own reason code.
+
+-- Mobile (SPEC §2): full-width digits, spaces, dashes, a leading apostrophe, an XLSX float
+-- suffix and the +86 / 0086 / 86 / 0 prefixes go; what remains should be 11 digits from 1.
+CREATE OR REPLACE MACRO normalize_mobile(raw) AS (
+    WITH cleaned AS (
+        SELECT regexp_replace(
+                   regexp_replace(
+                       translate(trim(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '),
+                       '^''+|[\s\-()]', '', 'g'),
+                   '\.0+$', '') AS v
+    )
+    SELECT nullif(CASE
+        WHEN regexp_full_match(v, '(\+?86|0086)1\d{10}') THEN right(v, 11)
+        WHEN regexp_full_match(v, '01\d{10}') THEN right(v, 11)
+        ELSE v END, '')
+    FROM cleaned
+);
+
+-- Email: trimmed and lower-cased; the contract checks its shape.
+CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(trim(raw)), '');
+
+-- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
+CREATE OR REPLACE MACRO clean_text(raw) AS nullif(trim(raw), '');
+
+-- Case-insensitive keys (customer ID, declared identity types) compare upper-cased.
+CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(trim(raw)), '');
+
+-- Dates: ISO, 2024/5/1, 2024年5月1日, 2024.5.1, 20240501, with or without a time, or an Excel
+-- serial day number (1900 date system: day 0 = 1899-12-30).
+CREATE OR REPLACE MACRO parse_date(raw) AS (
+    CASE
+        WHEN regexp_full_match(trim(raw), '\d{1,5}(\.\d+)?')
+            THEN DATE '1899-12-30' + CAST(floor(CAST(trim(raw) AS DOUBLE)) AS INTEGER)
+        ELSE CAST(try_strptime(trim(raw), [
+            '%Y-%m-%d', '%Y/%m/%d', '%Y年%m月%d日', '%Y.%m.%d', '%Y%m%d',
+            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M'
+        ]) AS DATE)
+    END
+);
+
+-- Whole numbers (points, employees): "1,234", "12.0" and full-width digits accepted.
+CREATE OR REPLACE MACRO parse_integer(raw) AS
+    try_cast(try_cast(replace(translate(trim(raw), '０１２３４５６７８９', '0123456789'), ',', '')
+                      AS DECIMAL(38, 6)) AS BIGINT);
+
+-- Gender to one vocabulary: male, female, unknown.
+CREATE OR REPLACE MACRO normalize_gender(raw) AS (
+    CASE
+        WHEN nullif(trim(raw), '') IS NULL THEN NULL
+        WHEN lower(trim(raw)) IN ('男', 'm', 'male', '先生', '1', 'man', '男性') THEN 'male'
+        WHEN lower(trim(raw)) IN ('女', 'f', 'female', '女士', '小姐', '2', 'woman', '女性') THEN 'female'
+        ELSE 'unknown'
+    END
+);
+
+-- City to its full name: a bare Chinese name gains 市 unless it already ends as a prefecture.
+CREATE OR REPLACE MACRO normalize_city(raw) AS (
+    CASE
+        WHEN nullif(trim(raw), '') IS NULL THEN NULL
+        WHEN regexp_full_match(trim(raw), '[\x{4e00}-\x{9fff}]+')
+             AND NOT regexp_matches(trim(raw), '(省|市|自治州|盟|地区|区|县|旗)$') THEN trim(raw) || '市'
+        ELSE trim(raw)
+    END
+);
+
+-- Tags: one cell may hold several, split on , ， ; ； |.
+CREATE OR REPLACE MACRO split_tags(raw) AS
+    list_distinct(list_filter(list_transform(regexp_split_to_array(coalesce(raw, ''), '[,，;；|]'),
+                                             lambda t: trim(t)), lambda t: t <> ''));
+
+-- Province to its full name (省 / 市 / 自治区 / 特别行政区): "广东" → "广东省", "北京" → "北京市".
+CREATE OR REPLACE MACRO normalize_province(raw) AS (
+    coalesce(
+        MAP {
+            '北京': '北京市', '天津': '天津市', '上海': '上海市', '重庆': '重庆市',
+            '河北': '河北省', '山西': '山西省', '辽宁': '辽宁省', '吉林': '吉林省', '黑龙江': '黑龙江省',
+            '江苏': '江苏省', '浙江': '浙江省', '安徽': '安徽省', '福建': '福建省', '江西': '江西省',
+            '山东': '山东省', '河南': '河南省', '湖北': '湖北省', '湖南': '湖南省', '广东': '广东省',
+            '海南': '海南省', '四川': '四川省', '贵州': '贵州省', '云南': '云南省', '陕西': '陕西省',
+            '甘肃': '甘肃省', '青海': '青海省', '台湾': '台湾省',
+            '内蒙古': '内蒙古自治区', '广西': '广西壮族自治区', '西藏': '西藏自治区',
+            '宁夏': '宁夏回族自治区', '新疆': '新疆维吾尔自治区',
+            '香港': '香港特别行政区', '澳门': '澳门特别行政区'
+        }[regexp_replace(trim(raw), '(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$', '')],
+        nullif(trim(raw), '')
+    )
+);
+
+-- Personal data shown in previews, logs and Dagster metadata is masked: 138****8000, a***@x.cn.
+CREATE OR REPLACE MACRO mask_mobile(m) AS
+    CASE WHEN length(m) >= 7 THEN left(m, 3) || '****' || right(m, 4) WHEN m IS NOT NULL THEN '****' END;
+CREATE OR REPLACE MACRO mask_email(e) AS
+    CASE WHEN e LIKE '%@%' THEN left(e, 1) || '***@' || split_part(e, '@', 2) WHEN e IS NOT NULL THEN '***' END;

@@ -1,0 +1,115 @@
+-- The customer base: the contract tables every import writes (SPEC §5, issue 3).
+-- Created idempotently on every connection, so an empty CDP_HOME is a valid warehouse.
+
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    mobile VARCHAR,
+    email VARCHAR,
+    gender VARCHAR,
+    province VARCHAR,
+    city VARCHAR,
+    birthday DATE,
+    points BIGINT,
+    employees BIGINT,
+    initial_source VARCHAR,
+    initial_source_content VARCHAR,
+    campaign VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    created_batch_id VARCHAR
+);
+
+-- An identity has one owner; a customer holds at most one value per identity type.
+CREATE TABLE IF NOT EXISTS customer_identities (
+    customer_id VARCHAR NOT NULL,
+    identity_type VARCHAR NOT NULL,
+    identity_value VARCHAR NOT NULL,
+    batch_id VARCHAR,
+    PRIMARY KEY (identity_type, identity_value)
+);
+
+-- Custom attributes declared in cdp.yaml, one row per customer and attribute.
+CREATE TABLE IF NOT EXISTS customer_attributes (
+    customer_id VARCHAR NOT NULL,
+    attribute VARCHAR NOT NULL,
+    value VARCHAR,
+    PRIMARY KEY (customer_id, attribute)
+);
+
+CREATE TABLE IF NOT EXISTS tags (
+    tag_id BIGINT PRIMARY KEY,
+    name VARCHAR NOT NULL UNIQUE,
+    kind VARCHAR NOT NULL DEFAULT 'static',
+    created_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS customer_tags (
+    customer_id VARCHAR NOT NULL,
+    tag_id BIGINT NOT NULL,
+    batch_id VARCHAR,
+    PRIMARY KEY (customer_id, tag_id)
+);
+
+CREATE TABLE IF NOT EXISTS groups (
+    group_id BIGINT PRIMARY KEY,
+    name VARCHAR NOT NULL UNIQUE,
+    kind VARCHAR NOT NULL DEFAULT 'static',
+    created_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS group_members (
+    group_id BIGINT NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    batch_id VARCHAR,
+    PRIMARY KEY (group_id, customer_id)
+);
+
+-- The timeline: customer_created, attribute_changed (detail: {field: [old, new]}), tag_added.
+CREATE TABLE IF NOT EXISTS customer_events (
+    customer_id VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,
+    batch_id VARCHAR,
+    detail JSON
+);
+
+CREATE TABLE IF NOT EXISTS import_batches (
+    batch_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    scanned BIGINT,
+    skipped BIGINT,
+    created BIGINT,
+    updated BIGINT,
+    failed BIGINT,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    encoding VARCHAR,
+    headers JSON,
+    settings JSON,
+    refused_columns JSON,
+    unknown_columns JSON,
+    failure_file VARCHAR,
+    archive_file VARCHAR,
+    business_date DATE
+);
+
+CREATE TABLE IF NOT EXISTS import_failures (
+    batch_id VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,
+    reason_code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw JSON,
+    reason_codes VARCHAR[]
+);
+
+CREATE TABLE IF NOT EXISTS import_row_outcomes (
+    batch_id VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,
+    outcome VARCHAR NOT NULL,
+    customer_id VARCHAR,
+    matched_by VARCHAR
+);
