@@ -86,6 +86,7 @@ class ImportContext:
     unknown: list[str]
     status: str = "staged"
     previous: dict | None = None
+    move_source: bool = False
 
     @property
     def staging(self) -> str:
@@ -105,7 +106,8 @@ def load_context(con: duckdb.DuckDBPyConnection, key: str) -> ImportContext:
 def previous_import(con: duckdb.DuckDBPyConnection, sha256: str) -> dict | None:
     """The first completed batch of the same bytes: only a succeeded batch counts as imported."""
     cursor = con.execute(
-        "SELECT batch_id, status, scanned, skipped, created, updated, failed, failure_file FROM import_batches "
+        "SELECT batch_id, status, scanned, skipped, created, updated, failed, failure_file, file_name "
+        "FROM import_batches "
         "WHERE kind = $kind AND file_sha256 = $sha AND status = 'succeeded' ORDER BY started_at LIMIT 1",
         {"kind": KIND, "sha": sha256},
     )
@@ -138,6 +140,7 @@ def stage_customer_file(
     catalogue: Catalogue,
     force: bool = False,
     sha256: str | None = None,
+    move_source: bool = False,
 ) -> ImportContext:
     """Step 1: stage the file. A file rejected whole raises FileRejected and leaves nothing."""
     source = Path(source)
@@ -158,6 +161,7 @@ def stage_customer_file(
         encoding="",
         refused=[],
         unknown=[],
+        move_source=move_source,
     )
     staging = context.staging
     con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE; CREATE SCHEMA {staging}")
@@ -237,12 +241,11 @@ def preview(con: duckdb.DuckDBPyConnection, context: ImportContext) -> list[dict
     return json.loads(frame.to_json(orient="records", force_ascii=False))
 
 
-def write_customer_base(
-    con: duckdb.DuckDBPyConnection, context: ImportContext, paths: CdpPaths, move_source: bool = False
-) -> dict:
+def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, paths: CdpPaths) -> dict:
     """Step 4: one transaction writes the base, the failures and the batch record."""
     if context.status == "already_imported":
         con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
+        _finish_source(context)
         return {**context.previous, "status": "already_imported"}
     settings = CustomerImportSettings(**{**context.settings, "tags": tuple(context.settings["tags"])})
     staging = context.staging
@@ -287,9 +290,14 @@ def write_customer_base(
         raise
     summary = batch_summary(con, context.batch_id)
     con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
-    if move_source:
-        Path(context.source).unlink(missing_ok=True)
+    _finish_source(context)
     return summary
+
+
+def _finish_source(context: ImportContext) -> None:
+    """A file taken from the inbox leaves it once imported (its copy is in the archive)."""
+    if context.move_source:
+        Path(context.source).unlink(missing_ok=True)
 
 
 def _copy_atomically(source: Path, target: Path) -> None:

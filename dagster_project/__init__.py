@@ -1,0 +1,1 @@
+"""Dagster orchestration over the cdp_pipeline domain library: thin wiring only."""

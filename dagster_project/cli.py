@@ -1,0 +1,253 @@
+"""``cdp``: the command line. Imports run the same Dagster assets in-process, on the same
+instance as the UI, so every CLI import is a run you can open in ``dagster dev``.
+
+Heavy modules are imported inside the commands, so ``cdp --help`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+EXIT_REJECTED = 2
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdp", description="Customer data import pipeline (Dagster + DuckDB).")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    importing = commands.add_parser("import", help="import a file")
+    kinds = importing.add_subparsers(dest="kind", required=True)
+    customers = kinds.add_parser("customers", help="import a customer file (CSV or XLSX)")
+    customers.add_argument("file", type=Path)
+    customers.add_argument("--tag", action="append", default=[], dest="tags", metavar="NAME",
+                           help="tag every imported customer (repeatable; created as a static tag if missing)")
+    customers.add_argument("--group", help="add every imported customer to this static group (created if missing)")
+    customers.add_argument("--initial-source")
+    customers.add_argument("--initial-source-content")
+    customers.add_argument("--campaign")
+    customers.add_argument("--source-policy", choices=["new-only", "all"], default="new-only",
+                           help="initial source fields for new customers only, or for existing ones too")
+    customers.add_argument("--mode", choices=["normal", "fast"], default="normal",
+                           help="normal records timeline events; fast records none")
+    customers.add_argument("--encoding", choices=["auto", "utf-8", "gb18030", "big5"], default="auto")
+    customers.add_argument("--sheet", help="XLSX sheet to read (default: the first non-empty one)")
+    customers.add_argument("--dry-run", action="store_true", help="check the whole file and write nothing")
+    customers.add_argument("--force", action="store_true", help="import again even if these bytes were imported")
+    customers.add_argument("--json", action="store_true", help="print one JSON object")
+
+    batches = commands.add_parser("batches", help="import history")
+    batches.add_argument("--limit", type=int, default=50)
+    batches.add_argument("--json", action="store_true")
+
+    failures = commands.add_parser("failures", help="the failed rows of a batch")
+    failures.add_argument("batch_id")
+    failures.add_argument("--out", type=Path, help="write to FILE.csv (UTF-8 with BOM) or FILE.xlsx")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from cdp_pipeline.errors import FileRejected
+
+    try:
+        if args.command == "import":
+            return import_customers(args)
+        if args.command == "batches":
+            return show_batches(args)
+        return export_failures(args)
+    except FileRejected as rejected:
+        print(f"cdp: rejected {rejected}", file=sys.stderr)
+        return EXIT_REJECTED
+
+
+def _settings(args: argparse.Namespace):
+    from cdp_pipeline.settings import CustomerImportSettings
+
+    return CustomerImportSettings(
+        tags=tuple(args.tags), group=args.group, initial_source=args.initial_source,
+        initial_source_content=args.initial_source_content, campaign=args.campaign,
+        source_policy=args.source_policy, mode=args.mode, encoding=args.encoding, sheet=args.sheet,
+    )
+
+
+def import_customers(args: argparse.Namespace) -> int:
+    from cdp_pipeline.catalogue import Catalogue
+    from cdp_pipeline.customer_import import plan_customer_import
+    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.settings import CdpPaths
+
+    paths = CdpPaths.from_env().ensure()
+    path = args.file
+    if not path.is_file():
+        raise FileRejected(path, "no such file")
+    if args.dry_run:
+        report = plan_customer_import(path, _settings(args), paths, Catalogue.load(paths.config_file))
+        _print(report, args.json, _describe_dry_run)
+        return 0
+    summary = run_customer_import(path.resolve(), _settings(args), args.force, show_progress=not args.json)
+    _print(summary, args.json, _describe_import)
+    return 0
+
+
+def run_customer_import(path: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
+    """One file through the customer_import job, in this process, on the shared instance."""
+    from cdp_pipeline.customer_import import file_sha256, partition_key_for
+    from cdp_pipeline.settings import CdpPaths
+    from dagster_project.defs.customers.assets import customer_import_run_config
+    from dagster_project.defs.customers.partitions import customer_files
+    from dagster_project.instance import local_instance
+
+    paths = CdpPaths.from_env().ensure()
+    instance = local_instance(paths)
+    from dagster_project.definitions import defs
+
+    key = partition_key_for(file_sha256(path))
+    if not instance.has_dynamic_partition(customer_files.name, key):
+        instance.add_dynamic_partitions(customer_files.name, [key])
+    run_config = customer_import_run_config(str(path), settings, force=force)
+    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    run_id = str(uuid.uuid4())
+    job = defs.resolve_job_def("customer_import")
+    progress = _progress(instance, run_id, len(job.nodes)) if show_progress and _is_long(path) else None
+    try:
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=key, raise_on_error=False, run_id=run_id,
+            tags={"cdp/file_name": path.name, "cdp/kind": "customers", "cdp/launched_by": "cli"},
+        )
+    finally:
+        if progress:
+            progress.set()
+    if not result.success:
+        raise _run_failure(result, path)
+    for materialization in result.asset_materializations_for_node("customer_base"):
+        if materialization.asset_key.path == ["import_batches"]:
+            return materialization.metadata["summary"].value
+    raise RuntimeError(f"run {run_id} finished without an import_batches materialization")
+
+
+def _run_failure(result, path: Path) -> Exception:
+    """A step failure as the exception to report: FileRejected for a refused file."""
+    from cdp_pipeline.errors import FileRejected
+
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        while error is not None:
+            if error.cls_name == "FileRejected":
+                message = error.message.strip().split(": ", 1)[-1]
+                return FileRejected(path, message.split(": ", 1)[-1] if message.startswith(path.name) else message)
+            error = error.cause
+        return RuntimeError(event.step_failure_data.error.to_string())
+    return RuntimeError(f"run {result.run_id} failed")
+
+
+def _is_long(path: Path) -> bool:
+    return sys.stderr.isatty() and path.stat().st_size >= PROGRESS_MIN_BYTES
+
+
+def _progress(instance, run_id: str, steps: int) -> threading.Event:
+    """A progress bar over the run's steps, read from the instance's event log."""
+    from dagster import DagsterEventType
+    from tqdm import tqdm
+
+    done = threading.Event()
+
+    def follow() -> None:
+        with tqdm(total=steps, unit="step", file=sys.stderr, leave=False) as bar:
+            while not done.wait(0.5):
+                finished = len(instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS))
+                bar.update(finished - bar.n)
+
+    threading.Thread(target=follow, daemon=True).start()
+    return done
+
+
+def _print(report: dict, as_json: bool, describe) -> None:
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        print(describe(report))
+
+
+def _describe_import(s: dict) -> str:
+    lines = [
+        f"{s.get('file_name', '')}: {s['status']} (batch {s['batch_id']})",
+        f"  scanned {s['scanned']} = created {s['created']} + updated {s['updated']} "
+        f"+ failed {s['failed']} + skipped {s['skipped']}",
+    ]
+    if s.get("failure_file"):
+        lines.append(f"  failure file: {s['failure_file']}")
+    if s.get("refused_columns"):
+        lines.append(f"  refused columns (not importable): {', '.join(s['refused_columns'])}")
+    if s.get("unknown_columns"):
+        lines.append(f"  unknown columns (ignored): {', '.join(s['unknown_columns'])}")
+    return "\n".join(lines)
+
+
+def _describe_dry_run(r: dict) -> str:
+    lines = [
+        f"{r['file_name']}: dry run, nothing written",
+        f"  scanned {r['scanned']} = empty {r['empty']} + duplicate {r['duplicate']} + invalid {r['invalid']} "
+        f"+ expected {r['expected']} (create {r['would_create']}, update {r['would_update']})",
+    ]
+    lines += [f"  {code}: {count}" for code, count in r["reasons"].items()]
+    if r["refused_columns"]:
+        lines.append(f"  refused columns: {', '.join(r['refused_columns'])}")
+    if r["unknown_columns"]:
+        lines.append(f"  unknown columns: {', '.join(r['unknown_columns'])}")
+    import pandas as pd
+
+    lines.append(pd.DataFrame(r["preview"]).fillna("").to_string(index=False))
+    return "\n".join(lines)
+
+
+def show_batches(args: argparse.Namespace) -> int:
+    from cdp_pipeline.settings import CdpPaths
+    from cdp_pipeline.warehouse import connect
+
+    with connect(CdpPaths.from_env().ensure().warehouse) as con:
+        frame = con.execute(
+            "SELECT batch_id, kind, file_name, status, scanned, created, updated, failed, skipped, "
+            "finished_at FROM import_batches ORDER BY started_at DESC LIMIT $n", {"n": args.limit}
+        ).df()
+    if args.json:
+        print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "no imports yet")
+    return 0
+
+
+def export_failures(args: argparse.Namespace) -> int:
+    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.failure_files import failure_columns, failure_rows_sql, write_failure_csv, write_failure_xlsx
+    from cdp_pipeline.settings import CdpPaths
+    from cdp_pipeline.warehouse import connect
+
+    with connect(CdpPaths.from_env().ensure().warehouse) as con:
+        row = con.execute("SELECT CAST(headers AS VARCHAR) FROM import_batches WHERE batch_id = $b",
+                          {"b": args.batch_id}).fetchone()
+        if row is None:
+            raise FileRejected(args.batch_id, "no such batch (see `cdp batches`)")
+        headers = json.loads(row[0] or "[]")
+        if args.out is None:
+            frame = con.execute(failure_rows_sql(headers), {"batch_id": args.batch_id}).df()
+            frame.columns = failure_columns(headers)
+            frame.to_csv(sys.stdout, index=False)
+        elif args.out.suffix.lower() == ".xlsx":
+            write_failure_xlsx(con, args.batch_id, headers, args.out)
+        else:
+            write_failure_csv(con, args.batch_id, headers, args.out)
+    if args.out is not None:
+        print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
