@@ -1,0 +1,171 @@
+"""The `cdp` command as a data team calls it: a real subprocess, a real CDP_HOME, the JSON
+contract of issue 3, exit codes, and the same run on PostgreSQL instance storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+CDP = str(Path(sys.executable).with_name("cdp"))
+IMPORT_KEYS = {"batch_id", "status", "scanned", "skipped", "created", "updated", "failed", "failure_file"}
+DRY_RUN_KEYS = {"status", "scanned", "empty", "duplicate", "invalid", "expected", "would_create",
+                "would_update", "preview"}
+CUSTOMERS = (
+    "姓名,手机号码,邮箱,客户标签\n"
+    "张三,+86 138 0013 8000,ZS@example.com,VIP\n"
+    "李四,13900139000,,\n"
+    "王五,12345,,\n"
+    "钱七,13600136000,,\n"
+    "孙八,136-0013-6000,,\n"
+    ",,,\n"
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "cdp"
+
+
+def cdp(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CDP_HOME": str(home), **(env or {})}
+    environment.pop("DAGSTER_HOME", None) if not env or "DAGSTER_HOME" not in env else None
+    return subprocess.run([CDP, *args], capture_output=True, text=True, env=environment, timeout=300)
+
+
+def customer_file(tmp_path: Path, text: str = CUSTOMERS, name: str = "user_2024-05-01.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cli_import_json_reports_the_contract_keys_and_counts_close(tmp_path: Path, home: Path) -> None:
+    result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--tag", "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert IMPORT_KEYS <= report.keys()
+    assert report["status"] == "succeeded"
+    assert (report["scanned"], report["created"], report["updated"], report["failed"], report["skipped"]) == \
+        (6, 2, 0, 3, 1)
+    assert report["scanned"] == report["created"] + report["updated"] + report["failed"] + report["skipped"]
+    failure_file = Path(report["failure_file"])
+    assert failure_file.read_bytes().startswith(b"\xef\xbb\xbf")
+    # the run is on the embedded default instance, under $CDP_HOME/dagster
+    assert (home / "dagster" / "dagster.yaml").exists()
+    assert (home / "warehouse.duckdb").exists()
+
+
+def test_cli_same_bytes_again_is_already_imported_and_force_reimports(tmp_path: Path, home: Path) -> None:
+    path = customer_file(tmp_path)
+    first = json.loads(cdp(home, "import", "customers", str(path), "--json").stdout)
+    again = cdp(home, "import", "customers", str(path), "--json")
+    assert again.returncode == 0
+    second = json.loads(again.stdout)
+    assert second["status"] == "already_imported"
+    assert (second["batch_id"], second["scanned"], second["created"]) == (first["batch_id"], 6, 2)
+    forced = json.loads(cdp(home, "import", "customers", str(path), "--force", "--json").stdout)
+    assert forced["status"] == "succeeded" and forced["batch_id"] != first["batch_id"]
+    assert (forced["created"], forced["updated"]) == (0, 2)
+
+
+def test_cli_rejected_file_exits_2_with_one_line_naming_file_and_reason(tmp_path: Path, home: Path) -> None:
+    path = customer_file(tmp_path, "姓名,备注\n张三,x\n", name="no_key.csv")
+    result = cdp(home, "import", "customers", str(path), "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no_key.csv" in lines[0] and "no key column" in lines[0]
+    assert "Traceback" not in result.stderr
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM import_batches").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+
+
+def test_cli_header_only_file_is_rejected_as_no_data_rows(tmp_path: Path, home: Path) -> None:
+    result = cdp(home, "import", "customers", str(customer_file(tmp_path, "姓名,手机号码\n", "empty.csv")))
+    assert result.returncode == 2 and "no data rows" in result.stderr
+
+
+def test_cli_dry_run_reports_whole_file_and_writes_nothing(tmp_path: Path, home: Path) -> None:
+    result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert DRY_RUN_KEYS <= report.keys() and report["status"] == "dry_run"
+    assert (report["scanned"], report["empty"], report["duplicate"], report["invalid"], report["expected"]) == \
+        (6, 1, 2, 1, 2)
+    assert report["scanned"] == report["empty"] + report["duplicate"] + report["invalid"] + report["expected"]
+    assert report["expected"] == report["would_create"] + report["would_update"] == 2
+    assert report["preview"][0]["mobile"] == "138****8000"
+    assert not (home / "warehouse.duckdb").exists()
+
+
+def test_cli_batches_and_failures_export_csv_and_xlsx(tmp_path: Path, home: Path) -> None:
+    report = json.loads(cdp(home, "import", "customers", str(customer_file(tmp_path)), "--json").stdout)
+    history = json.loads(cdp(home, "batches", "--json").stdout)
+    assert [b["batch_id"] for b in history] == [report["batch_id"]]
+    as_csv = cdp(home, "failures", report["batch_id"])
+    assert as_csv.returncode == 0
+    lines = as_csv.stdout.strip().splitlines()
+    assert lines[0] == "姓名,手机号码,邮箱,客户标签,row_number,reason_code,reason"
+    assert len(lines) == 4 and lines[1].startswith("王五,12345")
+    out = tmp_path / "failures.xlsx"
+    assert cdp(home, "failures", report["batch_id"], "--out", str(out)).returncode == 0
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0][-3:] == ("row_number", "reason_code", "reason") and len(rows) == 4
+    assert cdp(home, "failures", "no-such-batch").returncode == 2
+
+
+def test_cli_help_lists_the_commands() -> None:
+    result = subprocess.run([CDP, "import", "customers", "--help"], capture_output=True, text=True, timeout=60)
+    for flag in ("--tag", "--group", "--initial-source", "--initial-source-content", "--campaign",
+                 "--source-policy", "--mode", "--encoding", "--dry-run", "--force", "--json"):
+        assert flag in result.stdout
+
+
+def _postgres_database() -> str | None:
+    try:
+        import psycopg2
+    except ImportError:
+        return None
+    name = f"cdp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError:
+        return None
+    con.autocommit = True
+    con.cursor().execute(f'CREATE DATABASE "{name}"')
+    con.close()
+    return name
+
+
+def test_cli_import_on_postgres_instance_storage(tmp_path: Path, home: Path) -> None:
+    """Production instance storage: dagster-postgres on the machine's PostgreSQL."""
+    database = _postgres_database()
+    if database is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    dagster_home = tmp_path / "dagster_pg"
+    dagster_home.mkdir()
+    shutil.copyfile(Path(__file__).parents[1] / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+    env = {"DAGSTER_HOME": str(dagster_home), "CDP_PG_HOST": "127.0.0.1", "CDP_PG_PORT": "5432",
+           "CDP_PG_USER": "postgres", "CDP_PG_PASSWORD": "", "CDP_PG_DB": database}
+    result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["created"] == 2
+    import psycopg2
+
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database)
+    cursor = con.cursor()
+    cursor.execute("SELECT count(*) FROM runs WHERE pipeline_name = 'customer_import' AND status = 'SUCCESS'")
+    assert cursor.fetchone() == (1,)
+    con.close()
