@@ -1,0 +1,173 @@
+"""Cleaning rules: the SQL macros directly, then the same values end to end through an import."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+MOBILE_FORMS = [
+    "13800138000",
+    "+86 138 0013 8000",
+    "008613800138000",
+    "8613800138000",
+    "+8613800138000",
+    "013800138000",
+    "138-0013-8000",
+    "１３８００１３８０００",
+    "'13800138000",
+    "13800138000.0",
+    "  13800138000  ",
+    "(+86) 138 0013 8000",
+]
+
+INVALID_MOBILES = ["12345", "1380013800", "138001380001", "23800138000", "abc", "+1 415 555 0100", "00138001380001"]
+
+DATE_FORMS = ["2024-05-01", "2024/5/1", "2024/05/01", "2024年5月1日", "45413", "2024.5.1", "20240501",
+              "2024-05-01 10:30:00"]
+
+
+@pytest.mark.parametrize("raw", MOBILE_FORMS)
+def test_rule_mobile_normalises_to_11_digits(raw, macros):
+    assert macros("normalize_mobile", raw) == "13800138000"
+
+
+@pytest.mark.parametrize("raw", INVALID_MOBILES)
+def test_rule_mobile_not_11_digits_from_1_stays_invalid(raw, macros):
+    cleaned = macros("normalize_mobile", raw)
+    assert cleaned is not None
+    assert not (len(cleaned) == 11 and cleaned.isdigit() and cleaned.startswith("1"))
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None])
+def test_rule_mobile_blank_is_absent(raw, macros):
+    assert macros("normalize_mobile", raw) is None
+
+
+def test_rule_email_trimmed_and_lower_cased(macros):
+    assert macros("normalize_email", "  Zhang.San@Example.CN ") == "zhang.san@example.cn"
+    assert macros("normalize_email", "   ") is None
+
+
+@pytest.mark.parametrize("raw", DATE_FORMS)
+def test_rule_date_forms_parse_to_same_day(raw, macros):
+    assert macros("parse_date", raw) == dt.date(2024, 5, 1)
+
+
+@pytest.mark.parametrize("raw", ["2024-13-01", "2024-02-30", "not a date", "5/1"])
+def test_rule_date_unparseable_is_null(raw, macros):
+    assert macros("parse_date", raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("男", "male"), ("女", "female"), ("M", "male"), ("F", "female"), ("m", "male"), ("f", "female"),
+     ("male", "male"), ("Female", "female"), (" MALE ", "male"), ("其他", "unknown"), ("", None)],
+)
+def test_rule_gender_vocabulary(raw, expected, macros):
+    assert macros("normalize_gender", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("广东", "广东省"), ("广东省", "广东省"), ("北京", "北京市"), ("北京市", "北京市"), ("广西", "广西壮族自治区"),
+     ("内蒙古", "内蒙古自治区"), ("香港", "香港特别行政区"), (" 浙江 ", "浙江省"), ("Ontario", "Ontario")],
+)
+def test_rule_province_full_name(raw, expected, macros):
+    assert macros("normalize_province", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("广州", "广州市"), ("广州市", "广州市"), ("延边朝鲜族自治州", "延边朝鲜族自治州"), (" 深圳 ", "深圳市"),
+     ("Guangzhou", "Guangzhou")],
+)
+def test_rule_city_full_name(raw, expected, macros):
+    assert macros("normalize_city", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("VIP,老客", ["VIP", "老客"]), ("a，b;c；d|e", ["a", "b", "c", "d", "e"]), (" a , ,b ", ["a", "b"]), ("", [])],
+)
+def test_rule_tags_cell_splits_on_separators(raw, expected, macros):
+    assert sorted(macros("split_tags", raw)) == sorted(expected)
+
+
+def test_rule_mask_mobile_in_previews(macros):
+    assert macros("mask_mobile", "13800138000") == "138****8000"
+
+
+# --- end to end --------------------------------------------------------------------------
+
+
+def test_rule_mobile_forms_normalise_end_to_end(make_csv, run_import, query):
+    full_width = str.maketrans("0123456789", "０１２３４５６７８９")
+    forms = [
+        lambda n: f"+86 {n[:3]} {n[3:7]} {n[7:]}",
+        lambda n: f"0086{n}",
+        lambda n: f"86{n}",
+        lambda n: f"0{n}",
+        lambda n: f"{n[:3]}-{n[3:7]}-{n[7:]}",
+        lambda n: n.translate(full_width),
+        lambda n: f"'{n}",
+        lambda n: f"{n}.0",
+    ]
+    numbers = [f"1380013800{i}" for i in range(len(forms))]
+    path = make_csv([["手机号码"]] + [[form(n)] for form, n in zip(forms, numbers, strict=True)])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (len(forms), 0)
+    assert query("SELECT mobile FROM customers ORDER BY mobile") == [(n,) for n in numbers]
+
+
+def test_rule_invalid_mobile_fails_row_end_to_end(make_csv, run_import, failures, query):
+    path = make_csv([["手机号码"], ["12345"], ["23800138000"], ["13800138000"]])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (1, 2)
+    assert failures(summary["batch_id"]) == {
+        2: ("invalid_mobile", ["invalid_mobile"]), 3: ("invalid_mobile", ["invalid_mobile"])
+    }
+    assert query("SELECT mobile FROM customers") == [("13800138000",)]
+
+
+def test_rule_email_trimmed_and_lower_cased_end_to_end(make_csv, run_import, query):
+    summary = run_import(make_csv([["邮箱"], ["  Zhang.San@Example.CN  "]]))
+    assert summary["created"] == 1
+    assert query("SELECT email FROM customers") == [("zhang.san@example.cn",)]
+
+
+def test_rule_dates_parse_end_to_end(make_csv, run_import, query):
+    forms = ["2024-05-01", "2024/5/1", "2024年5月1日", "45413"]
+    path = make_csv([["手机号码", "生日"]] + [[f"1380013800{i}", raw] for i, raw in enumerate(forms)])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (4, 0)
+    assert query("SELECT DISTINCT birthday FROM customers") == [(dt.date(2024, 5, 1),)]
+
+
+def test_rule_invalid_date_fails_row_end_to_end(make_csv, run_import, failures):
+    path = make_csv([["手机号码", "生日"], ["13800138000", "2024-13-45"], ["13900139000", ""]])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (1, 1)
+    assert failures(summary["batch_id"]) == {2: ("invalid_date", ["invalid_date"])}
+
+
+def test_rule_gender_province_city_end_to_end(make_csv, run_import, query):
+    path = make_csv([
+        ["手机号码", "性别", "省份", "城市"],
+        ["13800138001", "男", "广东", "广州"],
+        ["13800138002", "女", "北京", "北京"],
+        ["13800138003", "M", "广东省", "广州市"],
+        ["13800138004", "F", "", ""],
+        ["13800138005", "male", "浙江", "杭州"],
+        ["13800138006", "female", "", ""],
+    ])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (6, 0)
+    assert query("SELECT mobile, gender, province, city FROM customers ORDER BY mobile") == [
+        ("13800138001", "male", "广东省", "广州市"),
+        ("13800138002", "female", "北京市", "北京市"),
+        ("13800138003", "male", "广东省", "广州市"),
+        ("13800138004", "female", None, None),
+        ("13800138005", "male", "浙江省", "杭州市"),
+        ("13800138006", "female", None, None),
+    ]
