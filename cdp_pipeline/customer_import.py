@@ -94,8 +94,10 @@ class ImportContext:
 
 
 def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:
-    con.execute(f"CREATE OR REPLACE TABLE {context.staging}.import_context AS SELECT CAST($c AS JSON) AS context",
-                {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False)})
+    con.execute(
+        f"CREATE OR REPLACE TABLE {context.staging}.import_context AS SELECT CAST($c AS JSON) AS context",
+        {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False)},
+    )
 
 
 def load_context(con: duckdb.DuckDBPyConnection, key: str) -> ImportContext:
@@ -121,14 +123,18 @@ def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
         f"c{mapping.fields[name]} AS {name}" if name in mapping.fields else f"NULL::VARCHAR AS {name}"
         for name in catalogue.fields
     )
-    identities = ", ".join(
-        f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}(c{pos}) "
-        f"AS {quote_ident(name)}"
-        for name, pos in mapping.identities.items()
-    ) or 'NULL::VARCHAR AS "none"'
-    attributes = ", ".join(
-        f"clean_text(c{pos}) AS {quote_ident(name)}" for name, pos in mapping.attributes.items()
-    ) or 'NULL::VARCHAR AS "none"'
+    identities = (
+        ", ".join(
+            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}(c{pos}) "
+            f"AS {quote_ident(name)}"
+            for name, pos in mapping.identities.items()
+        )
+        or 'NULL::VARCHAR AS "none"'
+    )
+    attributes = (
+        ", ".join(f"clean_text(c{pos}) AS {quote_ident(name)}" for name, pos in mapping.attributes.items())
+        or 'NULL::VARCHAR AS "none"'
+    )
     return {"field_cells": fields, "identity_cells": identities, "attribute_cells": attributes}
 
 
@@ -171,13 +177,18 @@ def stage_customer_file(
         save_context(con, context)
         return context
     try:
-        staged = stage_file(con, source, f"{staging}.file_rows", paths.work, catalogue,
-                            settings.encoding, settings.sheet)
+        staged = stage_file(
+            con, source, f"{staging}.file_rows", paths.work, catalogue, settings.encoding, settings.sheet
+        )
         mapping = map_headers(staged.headers, catalogue, source)
         if con.execute(f"SELECT count(*) FROM {staging}.file_rows").fetchone()[0] == 0:
             raise FileRejected(source, "no data rows: the file has a header but no rows below it")
-        parts = {"staging": staging, "raw_cells": _list_of_cells(staged.width),
-                 "overflow_cell": f"c{staged.width}", **_projection(mapping, catalogue)}
+        parts = {
+            "staging": staging,
+            "raw_cells": _list_of_cells(staged.width),
+            "overflow_cell": f"c{staged.width}",
+            **_projection(mapping, catalogue),
+        }
         for step in ("customer_rows", "customer_row_identities", "customer_row_attributes"):
             run_sql(con, step, **parts)
         codes = pd.DataFrame(reason_catalogue()).reset_index(names="priority")
@@ -203,9 +214,7 @@ def validate_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContex
     con.execute(f"CREATE OR REPLACE TABLE {staging}.contract_failures (row_number BIGINT, reason_code VARCHAR)")
     if context.status != "staged":
         return {}
-    reader = con.sql(render_sql("customer_rows_for_contract", staging=staging)).to_arrow_reader(
-        VALIDATION_BATCH_ROWS
-    )
+    reader = con.sql(render_sql("customer_rows_for_contract", staging=staging)).to_arrow_reader(VALIDATION_BATCH_ROWS)
     failures = [contract_failures(batch.to_pandas().set_index("row_number")) for batch in reader]
     failures = pd.concat(failures) if failures else None
     if failures is not None and len(failures):
@@ -253,37 +262,62 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
     failure_file = paths.failures / f"{context.batch_id}.csv"
     archive_file = paths.archive / context.batch_id / context.file_name
     params = {
-        "batch_id": context.batch_id, "now": now, "tags": list(settings.tags), "group": settings.group,
-        "initial_source": settings.initial_source, "initial_source_content": settings.initial_source_content,
-        "campaign": settings.campaign, "source_policy": settings.source_policy,
+        "batch_id": context.batch_id,
+        "now": now,
+        "tags": list(settings.tags),
+        "group": settings.group,
+        "initial_source": settings.initial_source,
+        "initial_source_content": settings.initial_source_content,
+        "campaign": settings.campaign,
+        "source_policy": settings.source_policy,
     }
     steps = [
-        "customer_attribute_changes", "customers_created", "customers_updated", "customer_identities_added",
-        "customer_attributes_upserted", "customer_tag_assignments", "tags_created", "customer_tags_added",
-        "customer_tags", "groups_created", "group_members",
+        "customer_attribute_changes",
+        "customers_created",
+        "customers_updated",
+        "customer_identities_added",
+        "customer_attributes_upserted",
+        "customer_tag_assignments",
+        "tags_created",
+        "customer_tags_added",
+        "customer_tags",
+        "groups_created",
+        "group_members",
         *(["customer_events"] if settings.mode == "normal" else []),
-        "import_failures", "import_row_outcomes",
+        "import_failures",
+        "import_row_outcomes",
     ]
     con.execute("BEGIN TRANSACTION")
     try:
         for step in steps:
             sql = render_sql(step, staging=staging)
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        failed = con.execute("SELECT count(*) FROM import_failures WHERE batch_id = $b",
-                             {"b": context.batch_id}).fetchone()[0]
+        failed = con.execute(
+            "SELECT count(*) FROM import_failures WHERE batch_id = $b", {"b": context.batch_id}
+        ).fetchone()[0]
         if failed:
             write_failure_csv(con, context.batch_id, context.headers, failure_file)
         _copy_atomically(Path(context.source), archive_file)
-        run_sql(con, "import_batches", {
-            "batch_id": context.batch_id, "file_name": context.file_name, "file_sha256": context.file_sha256,
-            "started_at": context.started_at, "now": now, "encoding": context.encoding,
-            "headers": json.dumps(context.headers, ensure_ascii=False),
-            "settings": json.dumps(context.settings, ensure_ascii=False),
-            "refused": json.dumps(context.refused, ensure_ascii=False),
-            "unknown": json.dumps(context.unknown, ensure_ascii=False),
-            "failure_file": str(failure_file) if failed else None, "archive_file": str(archive_file),
-            "business_date": business_date(context.file_name),
-        }, staging=staging)
+        run_sql(
+            con,
+            "import_batches",
+            {
+                "batch_id": context.batch_id,
+                "file_name": context.file_name,
+                "file_sha256": context.file_sha256,
+                "started_at": context.started_at,
+                "now": now,
+                "encoding": context.encoding,
+                "headers": json.dumps(context.headers, ensure_ascii=False),
+                "settings": json.dumps(context.settings, ensure_ascii=False),
+                "refused": json.dumps(context.refused, ensure_ascii=False),
+                "unknown": json.dumps(context.unknown, ensure_ascii=False),
+                "failure_file": str(failure_file) if failed else None,
+                "archive_file": str(archive_file),
+                "business_date": business_date(context.file_name),
+            },
+            staging=staging,
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -323,9 +357,7 @@ def batch_summary(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict:
     return summary
 
 
-def plan_customer_import(
-    source: Path, settings: CustomerImportSettings, paths: CdpPaths, catalogue: Catalogue
-) -> dict:
+def plan_customer_import(source: Path, settings: CustomerImportSettings, paths: CdpPaths, catalogue: Catalogue) -> dict:
     """The dry run: the whole file through steps 1–3 in memory; the warehouse is only read."""
     with connect_read_only(paths.warehouse) as con:
         context = stage_customer_file(con, source, settings, paths, catalogue, force=True)
@@ -367,7 +399,15 @@ def import_customer_file(
 
 
 __all__ = [
-    "FileRejected", "ImportContext", "file_sha256", "import_customer_file", "load_context",
-    "match_customer_rows", "plan_customer_import", "stage_customer_file", "validate_customer_rows",
-    "write_customer_base", "sql_text",
+    "FileRejected",
+    "ImportContext",
+    "file_sha256",
+    "import_customer_file",
+    "load_context",
+    "match_customer_rows",
+    "plan_customer_import",
+    "stage_customer_file",
+    "validate_customer_rows",
+    "write_customer_base",
+    "sql_text",
 ]

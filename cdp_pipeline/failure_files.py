@@ -59,8 +59,10 @@ def write_failure_xlsx(con: duckdb.DuckDBPyConnection, batch_id: str, headers: l
 
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
-    workbook = xlsxwriter.Workbook(str(temporary), {"constant_memory": True, "strings_to_formulas": False,
-                                                    "strings_to_numbers": False, "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        str(temporary),
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
+    )
     sheet = workbook.add_worksheet("failures")
     sheet.write_row(0, 0, failure_columns(headers))
     cursor = con.execute(failure_rows_sql(headers), {"batch_id": batch_id})

@@ -265,8 +265,10 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: s
     con.register("xlsx_rows", staged)
     try:
         types = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT row_number::BIGINT AS row_number, {types} "
-                    "FROM xlsx_rows ORDER BY row_number")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number::BIGINT AS row_number, {types} "
+            "FROM xlsx_rows ORDER BY row_number"
+        )
     finally:
         con.unregister("xlsx_rows")
     return StagedFile(headers=headers, encoding="xlsx", file_format="xlsx", sheet=chosen)

@@ -25,16 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = importing.add_subparsers(dest="kind", required=True)
     customers = kinds.add_parser("customers", help="import a customer file (CSV or XLSX)")
     customers.add_argument("file", type=Path)
-    customers.add_argument("--tag", action="append", default=[], dest="tags", metavar="NAME",
-                           help="tag every imported customer (repeatable; created as a static tag if missing)")
+    customers.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        dest="tags",
+        metavar="NAME",
+        help="tag every imported customer (repeatable; created as a static tag if missing)",
+    )
     customers.add_argument("--group", help="add every imported customer to this static group (created if missing)")
     customers.add_argument("--initial-source")
     customers.add_argument("--initial-source-content")
     customers.add_argument("--campaign")
-    customers.add_argument("--source-policy", choices=["new-only", "all"], default="new-only",
-                           help="initial source fields for new customers only, or for existing ones too")
-    customers.add_argument("--mode", choices=["normal", "fast"], default="normal",
-                           help="normal records timeline events; fast records none")
+    customers.add_argument(
+        "--source-policy",
+        choices=["new-only", "all"],
+        default="new-only",
+        help="initial source fields for new customers only, or for existing ones too",
+    )
+    customers.add_argument(
+        "--mode", choices=["normal", "fast"], default="normal", help="normal records timeline events; fast records none"
+    )
     customers.add_argument("--encoding", choices=["auto", "utf-8", "gb18030", "big5"], default="auto")
     customers.add_argument("--sheet", help="XLSX sheet to read (default: the first non-empty one)")
     customers.add_argument("--dry-run", action="store_true", help="check the whole file and write nothing")
@@ -70,9 +81,15 @@ def _settings(args: argparse.Namespace):
     from cdp_pipeline.settings import CustomerImportSettings
 
     return CustomerImportSettings(
-        tags=tuple(args.tags), group=args.group, initial_source=args.initial_source,
-        initial_source_content=args.initial_source_content, campaign=args.campaign,
-        source_policy=args.source_policy, mode=args.mode, encoding=args.encoding, sheet=args.sheet,
+        tags=tuple(args.tags),
+        group=args.group,
+        initial_source=args.initial_source,
+        initial_source_content=args.initial_source_content,
+        campaign=args.campaign,
+        source_policy=args.source_policy,
+        mode=args.mode,
+        encoding=args.encoding,
+        sheet=args.sheet,
     )
 
 
@@ -117,7 +134,11 @@ def run_customer_import(path: Path, settings, force: bool = False, show_progress
     progress = _progress(instance, run_id, len(job.nodes)) if show_progress and _is_long(path) else None
     try:
         result = job.execute_in_process(
-            run_config=run_config, instance=instance, partition_key=key, raise_on_error=False, run_id=run_id,
+            run_config=run_config,
+            instance=instance,
+            partition_key=key,
+            raise_on_error=False,
+            run_id=run_id,
             tags={"cdp/file_name": path.name, "cdp/kind": "customers", "cdp/launched_by": "cli"},
         )
     finally:
@@ -215,7 +236,8 @@ def show_batches(args: argparse.Namespace) -> int:
     with connect(CdpPaths.from_env().ensure().warehouse) as con:
         frame = con.execute(
             "SELECT batch_id, kind, file_name, status, scanned, created, updated, failed, skipped, "
-            "finished_at FROM import_batches ORDER BY started_at DESC LIMIT $n", {"n": args.limit}
+            "finished_at FROM import_batches ORDER BY started_at DESC LIMIT $n",
+            {"n": args.limit},
         ).df()
     if args.json:
         print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
@@ -231,8 +253,9 @@ def export_failures(args: argparse.Namespace) -> int:
     from cdp_pipeline.warehouse import connect
 
     with connect(CdpPaths.from_env().ensure().warehouse) as con:
-        row = con.execute("SELECT CAST(headers AS VARCHAR) FROM import_batches WHERE batch_id = $b",
-                          {"b": args.batch_id}).fetchone()
+        row = con.execute(
+            "SELECT CAST(headers AS VARCHAR) FROM import_batches WHERE batch_id = $b", {"b": args.batch_id}
+        ).fetchone()
         if row is None:
             raise FileRejected(args.batch_id, "no such batch (see `cdp batches`)")
         headers = json.loads(row[0] or "[]")

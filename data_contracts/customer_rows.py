@@ -23,16 +23,13 @@ customer_row_contract = pa.DataFrameSchema(
     columns={
         "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
         "customer_id": pa.Column(str, nullable=True),
-        "mobile": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(MOBILE), name="invalid_mobile"),
-                            nullable=True),
-        "email": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(EMAIL), name="invalid_email"),
-                           nullable=True),
+        "mobile": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(MOBILE), name="invalid_mobile"), nullable=True),
+        "email": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(EMAIL), name="invalid_email"), nullable=True),
         "identity_count": pa.Column(int),
     },
     checks=[
         pa.Check(
-            lambda f: f["customer_id"].notna() | f["mobile"].notna() | f["email"].notna()
-            | (f["identity_count"] > 0),
+            lambda f: f["customer_id"].notna() | f["mobile"].notna() | f["email"].notna() | (f["identity_count"] > 0),
             name="missing_key",
         ),
         pa.Check(_fills("birthday", "birthday_text"), name="invalid_date"),

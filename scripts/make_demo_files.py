@@ -17,8 +17,16 @@ from openpyxl import Workbook
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
-PLACES = [("广东", "广州"), ("广东", "深圳"), ("浙江", "杭州"), ("上海", "上海"), ("北京", "北京"),
-          ("四川", "成都"), ("江苏", "南京"), ("湖北", "武汉")]
+PLACES = [
+    ("广东", "广州"),
+    ("广东", "深圳"),
+    ("浙江", "杭州"),
+    ("上海", "上海"),
+    ("北京", "北京"),
+    ("四川", "成都"),
+    ("江苏", "南京"),
+    ("湖北", "武汉"),
+]
 MOBILE_STYLES = ["{m}", "+86 {a} {b} {c}", "{a}-{b}-{c}", "0086{m}", "'{m}"]
 HEADER = ["姓名", "手机号码", "邮箱", "性别", "省份", "城市", "生日", "积分", "客户标签", "微信openid", "创建时间"]
 
@@ -38,8 +46,13 @@ def person(rng: random.Random, n: int) -> list[str]:
         rng.choice(["男", "女", "M", "F", ""]),
         province,
         city,
-        rng.choice([birthday.isoformat(), f"{birthday.year}/{birthday.month}/{birthday.day}",
-                    f"{birthday.year}年{birthday.month}月{birthday.day}日"]),
+        rng.choice(
+            [
+                birthday.isoformat(),
+                f"{birthday.year}/{birthday.month}/{birthday.day}",
+                f"{birthday.year}年{birthday.month}月{birthday.day}日",
+            ]
+        ),
         str(rng.randint(0, 5000)),
         rng.choice(["", "VIP", "新客;活跃", "VIP，老客"]),
         f"oWx{n:06d}Ab" if rng.random() < 0.4 else "",
@@ -58,8 +71,11 @@ def main(folder: Path) -> None:
     with (folder / "user_2024-05-01.csv").open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([HEADER, *first])
 
-    updates = [[row[0], row[1], "", "", "", "", "", str(rng.randint(5000, 9000)), "复购", "", ""]
-               for row in first[100:150] if row[0]]
+    updates = [
+        [row[0], row[1], "", "", "", "", "", str(rng.randint(5000, 9000)), "复购", "", ""]
+        for row in first[100:150]
+        if row[0]
+    ]
     newcomers = [person(rng, n) for n in range(1001, 1031)]
     with (folder / "user_2024-05-02_gb18030.csv").open("w", encoding="gb18030", newline="") as handle:
         csv.writer(handle).writerows([HEADER, *updates, *newcomers])
@@ -68,8 +84,15 @@ def main(folder: Path) -> None:
     sheet = book.active
     sheet.append(["姓名", "手机", "邮箱", "生日", "积分"])
     for n in range(2001, 2051):
-        sheet.append([rng.choice(SURNAMES) + rng.choice(GIVEN), int(f"139{n:08d}"), f"x{n}@example.cn",
-                      dt.datetime(1990, 1, 1) + dt.timedelta(days=n), rng.randint(0, 100)])
+        sheet.append(
+            [
+                rng.choice(SURNAMES) + rng.choice(GIVEN),
+                int(f"139{n:08d}"),
+                f"x{n}@example.cn",
+                dt.datetime(1990, 1, 1) + dt.timedelta(days=n),
+                rng.randint(0, 100),
+            ]
+        )
     book.save(folder / "user_2024-05-03.xlsx")
     print(f"demo files written to {folder}")
 

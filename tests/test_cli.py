@@ -16,8 +16,17 @@ import pytest
 
 CDP = str(Path(sys.executable).with_name("cdp"))
 IMPORT_KEYS = {"batch_id", "status", "scanned", "skipped", "created", "updated", "failed", "failure_file"}
-DRY_RUN_KEYS = {"status", "scanned", "empty", "duplicate", "invalid", "expected", "would_create",
-                "would_update", "preview"}
+DRY_RUN_KEYS = {
+    "status",
+    "scanned",
+    "empty",
+    "duplicate",
+    "invalid",
+    "expected",
+    "would_create",
+    "would_update",
+    "preview",
+}
 CUSTOMERS = (
     "姓名,手机号码,邮箱,客户标签\n"
     "张三,+86 138 0013 8000,ZS@example.com,VIP\n"
@@ -50,10 +59,15 @@ def test_cli_import_json_reports_the_contract_keys_and_counts_close(tmp_path: Pa
     result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--tag", "demo", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert IMPORT_KEYS <= report.keys()
+    assert report.keys() >= IMPORT_KEYS
     assert report["status"] == "succeeded"
-    assert (report["scanned"], report["created"], report["updated"], report["failed"], report["skipped"]) == \
-        (6, 2, 0, 3, 1)
+    assert (report["scanned"], report["created"], report["updated"], report["failed"], report["skipped"]) == (
+        6,
+        2,
+        0,
+        3,
+        1,
+    )
     assert report["scanned"] == report["created"] + report["updated"] + report["failed"] + report["skipped"]
     failure_file = Path(report["failure_file"])
     assert failure_file.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -97,9 +111,14 @@ def test_cli_dry_run_reports_whole_file_and_writes_nothing(tmp_path: Path, home:
     result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert DRY_RUN_KEYS <= report.keys() and report["status"] == "dry_run"
-    assert (report["scanned"], report["empty"], report["duplicate"], report["invalid"], report["expected"]) == \
-        (6, 1, 2, 1, 2)
+    assert report.keys() >= DRY_RUN_KEYS and report["status"] == "dry_run"
+    assert (report["scanned"], report["empty"], report["duplicate"], report["invalid"], report["expected"]) == (
+        6,
+        1,
+        2,
+        1,
+        2,
+    )
     assert report["scanned"] == report["empty"] + report["duplicate"] + report["invalid"] + report["expected"]
     assert report["expected"] == report["would_create"] + report["would_update"] == 2
     assert report["preview"][0]["mobile"] == "138****8000"
@@ -126,8 +145,19 @@ def test_cli_batches_and_failures_export_csv_and_xlsx(tmp_path: Path, home: Path
 
 def test_cli_help_lists_the_commands() -> None:
     result = subprocess.run([CDP, "import", "customers", "--help"], capture_output=True, text=True, timeout=60)
-    for flag in ("--tag", "--group", "--initial-source", "--initial-source-content", "--campaign",
-                 "--source-policy", "--mode", "--encoding", "--dry-run", "--force", "--json"):
+    for flag in (
+        "--tag",
+        "--group",
+        "--initial-source",
+        "--initial-source-content",
+        "--campaign",
+        "--source-policy",
+        "--mode",
+        "--encoding",
+        "--dry-run",
+        "--force",
+        "--json",
+    ):
         assert flag in result.stdout
 
 
@@ -157,8 +187,14 @@ def test_cli_import_on_postgres_instance_storage(tmp_path: Path, home: Path) -> 
     dagster_home = tmp_path / "dagster_pg"
     dagster_home.mkdir()
     shutil.copyfile(Path(__file__).parents[1] / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
-    env = {"DAGSTER_HOME": str(dagster_home), "CDP_PG_HOST": "127.0.0.1", "CDP_PG_PORT": "5432",
-           "CDP_PG_USER": "postgres", "CDP_PG_PASSWORD": "", "CDP_PG_DB": database}
+    env = {
+        "DAGSTER_HOME": str(dagster_home),
+        "CDP_PG_HOST": "127.0.0.1",
+        "CDP_PG_PORT": "5432",
+        "CDP_PG_USER": "postgres",
+        "CDP_PG_PASSWORD": "",
+        "CDP_PG_DB": database,
+    }
     result = cdp(home, "import", "customers", str(customer_file(tmp_path)), "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["created"] == 2

@@ -39,8 +39,12 @@ def defs(cdp: CdpPaths) -> dg.Definitions:
 def sensor_context(paths: CdpPaths, defs: dg.Definitions, cursor: str | None = None):
     from dagster_project.defs.shared.resources import WarehouseResource
 
-    return dg.build_sensor_context(instance=dg.DagsterInstance.get(), cursor=cursor, definitions=defs,
-                                   resources={"warehouse": WarehouseResource(cdp_home=str(paths.home))})
+    return dg.build_sensor_context(
+        instance=dg.DagsterInstance.get(),
+        cursor=cursor,
+        definitions=defs,
+        resources={"warehouse": WarehouseResource(cdp_home=str(paths.home))},
+    )
 
 
 def warehouse_rows(paths: CdpPaths, sql: str) -> list[tuple]:
@@ -55,9 +59,22 @@ def test_definitions_load_with_customer_assets_job_and_sensor(defs: dg.Definitio
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("customer_import")
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"customer_file", "customer_staging_rows", "validated_customer_rows", "matched_customer_rows",
-            "customers", "customer_identities", "tags", "customer_tags", "groups", "group_members",
-            "customer_events", "import_batches", "import_failures", "import_row_outcomes"} <= keys
+    assert {
+        "customer_file",
+        "customer_staging_rows",
+        "validated_customer_rows",
+        "matched_customer_rows",
+        "customers",
+        "customer_identities",
+        "tags",
+        "customer_tags",
+        "groups",
+        "group_members",
+        "customer_events",
+        "import_batches",
+        "import_failures",
+        "import_row_outcomes",
+    } <= keys
     assert job.executor_def.name == "in_process"
     assert defs.resolve_sensor_def("customer_inbox_sensor").job_name == "customer_import"
 
@@ -71,7 +88,8 @@ def test_materialize_a_partition_imports_the_file_and_records_metadata(cdp: CdpP
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
     result = defs.resolve_job_def("customer_import").execute_in_process(
-        partition_key=key, instance=instance,
+        partition_key=key,
+        instance=instance,
         run_config=customer_import_run_config(str(source), CustomerImportSettings(tags=("vip",), group="g")),
     )
     assert result.success
@@ -85,8 +103,9 @@ def test_materialize_a_partition_imports_the_file_and_records_metadata(cdp: CdpP
     runs = instance.get_runs()
     assert runs and runs[0].tags["dagster/partition"] == key
     # the staging schema of the file is gone once the batch is written
-    assert warehouse_rows(cdp, "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'") \
-        == [(0,)]
+    assert warehouse_rows(cdp, "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'") == [
+        (0,)
+    ]
 
 
 def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPaths, defs) -> None:
@@ -96,7 +115,6 @@ def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPa
     first = inbox / "user_2024-05-01.csv"
     first.write_text(CUSTOMERS, encoding="utf-8")
     (inbox / "user_2024-05-01.csv.yaml").write_text("tags: [from-sidecar]\ngroup: sidecar group\n", encoding="utf-8")
-    instance = dg.DagsterInstance.get()
 
     tick1 = customer_inbox_sensor(sensor_context(cdp, defs))
     assert tick1.run_requests == []  # seen once: not yet known to be fully written
@@ -137,8 +155,9 @@ def test_sensor_runs_import_files_and_empty_the_inbox(cdp: CdpPaths, defs) -> No
     instance.add_dynamic_partitions("customer_files", tick2.dynamic_partitions_requests[0].partition_keys)
     job = defs.resolve_job_def("customer_import")
     for request in tick2.run_requests:
-        result = job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config,
-                                        instance=instance, tags=request.tags)
+        result = job.execute_in_process(
+            partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags
+        )
         assert result.success
     assert warehouse_rows(cdp, "SELECT count(*), sum(scanned) FROM import_batches") == [(2, 5)]
     assert sorted(p.name for p in inbox.iterdir()) == []

@@ -4,7 +4,6 @@ Each asset is one step of ``cdp_pipeline.customer_import``; state between steps 
 file's staging schema in the warehouse, so a failed run can be re-executed from any step.
 """
 
-
 import dataclasses
 from pathlib import Path
 
@@ -20,8 +19,17 @@ from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResou
 
 GROUP = "customers"
 BASE_TABLES = (
-    "customers", "customer_identities", "customer_attributes", "tags", "customer_tags", "groups",
-    "group_members", "customer_events", "import_failures", "import_row_outcomes", "import_batches",
+    "customers",
+    "customer_identities",
+    "customer_attributes",
+    "tags",
+    "customer_tags",
+    "groups",
+    "group_members",
+    "customer_events",
+    "import_failures",
+    "import_row_outcomes",
+    "import_batches",
 )
 
 
@@ -97,15 +105,30 @@ def customer_staging_rows(
     """The file's records as text cells in DuckDB, cleaned into customer fields."""
     with warehouse.connect() as con:
         staged = ci.stage_customer_file(
-            con, Path(customer_file["path"]), config.settings(), warehouse.paths, warehouse.catalogue(),
-            force=config.force, sha256=customer_file["sha256"], move_source=customer_file["move_source"],
+            con,
+            Path(customer_file["path"]),
+            config.settings(),
+            warehouse.paths,
+            warehouse.catalogue(),
+            force=config.force,
+            sha256=customer_file["sha256"],
+            move_source=customer_file["move_source"],
         )
-        rows = 0 if staged.status != "staged" else con.execute(
-            f"SELECT count(*) FROM {staged.staging}.customer_rows").fetchone()[0]
-    return dg.MaterializeResult(metadata={
-        "batch_id": staged.batch_id, "status": staged.status, "rows": rows, "encoding": staged.encoding,
-        "refused_columns": ", ".join(staged.refused) or "-", "unknown_columns": ", ".join(staged.unknown) or "-",
-    })
+        rows = (
+            0
+            if staged.status != "staged"
+            else con.execute(f"SELECT count(*) FROM {staged.staging}.customer_rows").fetchone()[0]
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "batch_id": staged.batch_id,
+            "status": staged.status,
+            "rows": rows,
+            "encoding": staged.encoding,
+            "refused_columns": ", ".join(staged.refused) or "-",
+            "unknown_columns": ", ".join(staged.unknown) or "-",
+        }
+    )
 
 
 @dg.asset(partitions_def=customer_files, group_name=GROUP, pool=WAREHOUSE_POOL, deps=[customer_staging_rows])
@@ -114,8 +137,9 @@ def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: Wareho
     with warehouse.connect() as con:
         staged = ci.load_context(con, context.partition_key)
         failures = ci.validate_customer_rows(con, staged)
-    return dg.MaterializeResult(metadata={"invalid_rows_by_reason": dg.MetadataValue.json(failures),
-                                          "invalid_rows": sum(failures.values())})
+    return dg.MaterializeResult(
+        metadata={"invalid_rows_by_reason": dg.MetadataValue.json(failures), "invalid_rows": sum(failures.values())}
+    )
 
 
 @dg.multi_asset(
@@ -123,8 +147,11 @@ def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: Wareho
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
     specs=[
-        dg.AssetSpec("matched_customer_rows", deps=[validated_customer_rows],
-                     description="Each row's outcome: duplicates in the file, then priority matching."),
+        dg.AssetSpec(
+            "matched_customer_rows",
+            deps=[validated_customer_rows],
+            description="Each row's outcome: duplicates in the file, then priority matching.",
+        ),
         *(dg.AssetSpec(table, deps=["matched_customer_rows"]) for table in BASE_TABLES),
     ],
 )
@@ -137,11 +164,14 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         preview = ci.preview(con, staged) if counts else []
         summary = ci.write_customer_base(con, staged, warehouse.paths)
     context.log.info(f"{staged.file_name}: {summary}")
-    yield dg.MaterializeResult(asset_key="matched_customer_rows", metadata={
-        **{k: v for k, v in counts.items()},
-        "preview": _markdown(preview),
-        "failure_reasons": dg.MetadataValue.json(reasons),
-    })
+    yield dg.MaterializeResult(
+        asset_key="matched_customer_rows",
+        metadata={
+            **{k: v for k, v in counts.items()},
+            "preview": _markdown(preview),
+            "failure_reasons": dg.MetadataValue.json(reasons),
+        },
+    )
     for table in BASE_TABLES:
         metadata = {"batch_id": summary["batch_id"], "status": summary["status"]}
         if table == "import_batches":

@@ -1,6 +1,5 @@
 """Watch ``inbox/customers/``: each fully written file becomes a partition and an import run."""
 
-
 import json
 
 import dagster as dg
