@@ -31,6 +31,7 @@ test: setup lint
 	$(BIN)/pytest
 
 ui: setup
+	$(BIN)/python -c "from dagster_project.instance import ensure_dagster_home; from cdp_pipeline.settings import CdpPaths; ensure_dagster_home(CdpPaths.from_env().ensure())"
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:

@@ -34,6 +34,17 @@ BLANK_LINE_MARKER = "\x02"
 PADDING_NULL = "\x01"  # never in real data: lets '' (empty cell) differ from NULL (missing cell)
 CODECS = {"utf-8": "utf-8-sig", "gb18030": "gb18030", "big5": "big5hkscs", "utf-16": "utf-16"}
 _NEWLINE_BEFORE_BLANK = re.compile(r"\n(?=\n)")
+# Frequent characters of customer lists (surnames, places, common words) in simplified and
+# traditional forms: the right decoding of a GB18030 or Big5 file is full of them, the wrong one
+# (which often decodes without error) has almost none.
+COMMON_CHINESE = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "張劉陳楊黃趙吳孫馬羅鄭謝許韓馮鄧蕭葉蘇呂盧"
+    "省市区县路号街道镇村国中华东南西北京广州深圳上海天津江浙湖山河"
+    "區縣號鎮國華東廣圳"
+    "的一是不了人我在有他这大来上个到说们为子和你地出道也时年先生女士小姐伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
+    "這來個說們為時偉麗強軍潔傑濤剛"
+)
 
 
 @dataclass(frozen=True)
@@ -85,13 +96,15 @@ def detect_encoding(path: Path, catalogue: Catalogue) -> str:
         raise FileRejected(path, "binary content (NUL bytes): not a CSV text file")
     if head.startswith(codecs.BOM_UTF8) or _decodes(path, "utf-8"):
         return "utf-8"
-    first_line = head.split(b"\n", 1)[0]
+    sample = head[: head.rfind(b"\n") + 1] or head
+    first_line = sample.split(b"\n", 1)[0]
 
-    def score(name: str) -> tuple[int, int]:
-        text = first_line.decode(CODECS[name], errors="replace")
-        cells = next(csv.reader([text]), [])
-        known = sum(header_key(c) in catalogue.aliases or header_key(c) in catalogue.refused for c in cells)
-        return known, -text.count("\ufffd")
+    def score(name: str) -> tuple[int, int, int]:
+        """Known headers, then common characters (names, places), then fewest decoding errors."""
+        header = next(csv.reader([first_line.decode(CODECS[name], errors="replace")]), [])
+        known = sum(header_key(c) in catalogue.aliases or header_key(c) in catalogue.refused for c in header)
+        text = sample.decode(CODECS[name], errors="replace")
+        return known, sum(text.count(c) for c in COMMON_CHINESE), -text.count("\ufffd")
 
     return max(("gb18030", "big5"), key=score)
 

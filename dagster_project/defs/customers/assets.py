@@ -14,6 +14,7 @@ from cdp_pipeline import customer_import as ci
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
+from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 
@@ -163,17 +164,22 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         reasons = ci.failure_reasons(con, staged) if counts else {}
         preview = ci.preview(con, staged) if counts else []
         summary = ci.write_customer_base(con, staged, warehouse.paths)
+        row_counts = table_row_counts(con, BASE_TABLES)
     context.log.info(f"{staged.file_name}: {summary}")
     yield dg.MaterializeResult(
         asset_key="matched_customer_rows",
         metadata={
-            **{k: v for k, v in counts.items()},
+            **counts,
             "preview": _markdown(preview),
             "failure_reasons": dg.MetadataValue.json(reasons),
         },
     )
     for table in BASE_TABLES:
-        metadata = {"batch_id": summary["batch_id"], "status": summary["status"]}
+        metadata = {
+            "batch_id": summary["batch_id"],
+            "status": summary["status"],
+            "dagster/row_count": row_counts[table],
+        }
         if table == "import_batches":
             metadata["summary"] = dg.MetadataValue.json(summary)
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
