@@ -181,15 +181,16 @@ def stage_customer_file(
             con, source, f"{staging}.file_rows", paths.work, catalogue, settings.encoding, settings.sheet
         )
         mapping = map_headers(staged.headers, catalogue, source)
-        if con.execute(f"SELECT count(*) FROM {staging}.file_rows").fetchone()[0] == 0:
-            raise FileRejected(source, "no data rows: the file has a header but no rows below it")
         parts = {
             "staging": staging,
             "raw_cells": _list_of_cells(staged.width),
             "overflow_cell": f"c{staged.width}",
             **_projection(mapping, catalogue),
         }
-        for step in ("customer_rows", "customer_row_identities", "customer_row_attributes"):
+        run_sql(con, "customer_rows", **parts)
+        if con.execute(f"SELECT count(*) FILTER (WHERE NOT is_empty) FROM {staging}.customer_rows").fetchone()[0] == 0:
+            raise FileRejected(source, "no data rows: the file has a header but no rows below it")
+        for step in ("customer_row_identities", "customer_row_attributes"):
             run_sql(con, step, **parts)
         codes = pd.DataFrame(reason_catalogue()).reset_index(names="priority")
         con.register("reason_catalogue", codes)
@@ -255,7 +256,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
     if context.status == "already_imported":
         con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
         _finish_source(context)
-        return {**context.previous, "status": "already_imported"}
+        return {**batch_summary(con, context.previous["batch_id"]), "status": "already_imported"}
     settings = CustomerImportSettings(**{**context.settings, "tags": tuple(context.settings["tags"])})
     staging = context.staging
     now = dt.datetime.now()

@@ -2,13 +2,18 @@
 -- Validation (data_contracts/customer_rows.py) then judges the clean form, so a value that
 -- cleans to something impossible (a 9-digit "mobile") fails with its own reason code.
 
+-- Surrounding white space of every kind: spaces, tabs, line breaks, full-width and no-break
+-- spaces, a stray BOM (DuckDB's one-argument trim() only removes spaces).
+CREATE OR REPLACE MACRO strip_space(raw) AS
+    trim(raw, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160) || chr(12288) || chr(65279));
+
 -- Mobile (SPEC §2): full-width digits, spaces, dashes, a leading apostrophe, an XLSX float
 -- suffix and the +86 / 0086 / 86 / 0 prefixes go; what remains should be 11 digits from 1.
 CREATE OR REPLACE MACRO normalize_mobile(raw) AS (
     WITH cleaned AS (
         SELECT regexp_replace(
                    regexp_replace(
-                       translate(trim(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '),
+                       translate(strip_space(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '),
                        '^''+|[\s\-()]', '', 'g'),
                    '\.0+$', '') AS v
     )
@@ -20,38 +25,44 @@ CREATE OR REPLACE MACRO normalize_mobile(raw) AS (
 );
 
 -- Email: trimmed and lower-cased; the contract checks its shape.
-CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(trim(raw)), '');
+CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(raw)), '');
 
 -- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
-CREATE OR REPLACE MACRO clean_text(raw) AS nullif(trim(raw), '');
+CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(raw), '');
 
 -- Case-insensitive keys (customer ID, declared identity types) compare upper-cased.
-CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(trim(raw)), '');
+CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(strip_space(raw)), '');
 
 -- Dates: ISO, 2024/5/1, 2024年5月1日, 2024.5.1, 20240501, with or without a time, or an Excel
--- serial day number (1900 date system: day 0 = 1899-12-30).
+-- serial day number (1900 date system: day 0 = 1899-12-30). Serials are five digits (1927 to
+-- 2173): a four-digit number is a year, not a date, and fails.
 CREATE OR REPLACE MACRO parse_date(raw) AS (
     CASE
-        WHEN regexp_full_match(trim(raw), '\d{1,5}(\.\d+)?')
-            THEN DATE '1899-12-30' + CAST(floor(CAST(trim(raw) AS DOUBLE)) AS INTEGER)
-        ELSE CAST(try_strptime(trim(raw), [
+        WHEN regexp_full_match(strip_space(raw), '[1-9]\d{4}(\.\d+)?')
+            THEN DATE '1899-12-30' + CAST(floor(CAST(strip_space(raw) AS DOUBLE)) AS INTEGER)
+        ELSE CAST(try_strptime(strip_space(raw), [
             '%Y-%m-%d', '%Y/%m/%d', '%Y年%m月%d日', '%Y.%m.%d', '%Y%m%d',
             '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M'
         ]) AS DATE)
     END
 );
 
--- Whole numbers (points, employees): "1,234", "12.0" and full-width digits accepted.
-CREATE OR REPLACE MACRO parse_integer(raw) AS
-    try_cast(try_cast(replace(translate(trim(raw), '０１２３４５６７８９', '0123456789'), ',', '')
-                      AS DECIMAL(38, 6)) AS BIGINT);
+-- Whole numbers (points, employees): "1,234", "12.0" and full-width digits accepted; a
+-- fraction such as 2.5 is not a whole number and does not parse (the row fails invalid_number).
+CREATE OR REPLACE MACRO parse_integer(raw) AS (
+    WITH parsed AS (
+        SELECT try_cast(replace(translate(strip_space(raw), '０１２３４５６７８９', '0123456789'), ',', '')
+                        AS DECIMAL(38, 6)) AS v
+    )
+    SELECT CASE WHEN v = floor(v) THEN CAST(v AS BIGINT) END FROM parsed
+);
 
 -- Gender to one vocabulary: male, female, unknown.
 CREATE OR REPLACE MACRO normalize_gender(raw) AS (
     CASE
-        WHEN nullif(trim(raw), '') IS NULL THEN NULL
-        WHEN lower(trim(raw)) IN ('男', 'm', 'male', '先生', '1', 'man', '男性') THEN 'male'
-        WHEN lower(trim(raw)) IN ('女', 'f', 'female', '女士', '小姐', '2', 'woman', '女性') THEN 'female'
+        WHEN nullif(strip_space(raw), '') IS NULL THEN NULL
+        WHEN lower(strip_space(raw)) IN ('男', 'm', 'male', '先生', '1', 'man', '男性') THEN 'male'
+        WHEN lower(strip_space(raw)) IN ('女', 'f', 'female', '女士', '小姐', '2', 'woman', '女性') THEN 'female'
         ELSE 'unknown'
     END
 );
@@ -59,17 +70,17 @@ CREATE OR REPLACE MACRO normalize_gender(raw) AS (
 -- City to its full name: a bare Chinese name gains 市 unless it already ends as a prefecture.
 CREATE OR REPLACE MACRO normalize_city(raw) AS (
     CASE
-        WHEN nullif(trim(raw), '') IS NULL THEN NULL
-        WHEN regexp_full_match(trim(raw), '[\x{4e00}-\x{9fff}]+')
-             AND NOT regexp_matches(trim(raw), '(省|市|自治州|盟|地区|区|县|旗)$') THEN trim(raw) || '市'
-        ELSE trim(raw)
+        WHEN nullif(strip_space(raw), '') IS NULL THEN NULL
+        WHEN regexp_full_match(strip_space(raw), '[\x{4e00}-\x{9fff}]+')
+             AND NOT regexp_matches(strip_space(raw), '(省|市|自治州|盟|地区|区|县|旗)$') THEN strip_space(raw) || '市'
+        ELSE strip_space(raw)
     END
 );
 
 -- Tags: one cell may hold several, split on , ， ; ； |.
 CREATE OR REPLACE MACRO split_tags(raw) AS
     list_distinct(list_filter(list_transform(regexp_split_to_array(coalesce(raw, ''), '[,，;；|]'),
-                                             lambda t: trim(t)), lambda t: t <> ''));
+                                             lambda t: strip_space(t)), lambda t: t <> ''));
 
 -- Province to its full name (省 / 市 / 自治区 / 特别行政区): "广东" → "广东省", "北京" → "北京市".
 CREATE OR REPLACE MACRO normalize_province(raw) AS (
@@ -84,8 +95,8 @@ CREATE OR REPLACE MACRO normalize_province(raw) AS (
             '内蒙古': '内蒙古自治区', '广西': '广西壮族自治区', '西藏': '西藏自治区',
             '宁夏': '宁夏回族自治区', '新疆': '新疆维吾尔自治区',
             '香港': '香港特别行政区', '澳门': '澳门特别行政区'
-        }[regexp_replace(trim(raw), '(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$', '')],
-        nullif(trim(raw), '')
+        }[regexp_replace(strip_space(raw), '(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$', '')],
+        nullif(strip_space(raw), '')
     )
 );
 

@@ -17,6 +17,7 @@ from cdp_pipeline.customer_import import import_customer_file, plan_customer_imp
 from cdp_pipeline.settings import SQL_DIR, CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect
 
+
 def write_csv(path: Path, rows, encoding: str = "utf-8") -> Path:
     """Write ``rows`` (lists of cells, or one string per line) as CSV text in ``encoding``."""
     if isinstance(rows, str):
@@ -172,8 +173,7 @@ def failures(query):
 
     def run(batch_id: str) -> dict[int, tuple]:
         rows = query(
-            "SELECT row_number, reason_code, reason_codes FROM import_failures WHERE batch_id = ? "
-            "ORDER BY row_number",
+            "SELECT row_number, reason_code, reason_codes FROM import_failures WHERE batch_id = ? ORDER BY row_number",
             [batch_id],
         )
         return {r[0]: (r[1], r[2]) for r in rows}

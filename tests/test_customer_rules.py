@@ -5,13 +5,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-
-import pytest
+from pathlib import Path
 
 DUPLICATE_REASON = "检测客户ID、手机号码、邮箱、身份后,发现文件中有相同的客户,请合并处理后重新导入"
 SEEDED_AT = dt.datetime(2024, 1, 1)
-TABLES = ("customers", "customer_identities", "customer_attributes", "tags", "customer_tags", "groups",
-          "group_members", "customer_events", "import_batches", "import_failures", "import_row_outcomes")
+TABLES = (
+    "customers",
+    "customer_identities",
+    "customer_attributes",
+    "tags",
+    "customer_tags",
+    "groups",
+    "group_members",
+    "customer_events",
+    "import_batches",
+    "import_failures",
+    "import_row_outcomes",
+)
 
 
 def snapshot(query) -> dict[str, list]:
@@ -56,7 +66,8 @@ def test_rule_wechat_openid_keeps_case(make_csv, run_import, query):
     summary = run_import(make_csv([["微信openid"], ["oAbC"], ["OABC"]]))
     assert counts(summary) == (2, 2, 0, 0, 0)
     assert query("SELECT identity_type, identity_value FROM customer_identities ORDER BY identity_value") == [
-        ("wechat_openid", "OABC"), ("wechat_openid", "oAbC"),
+        ("wechat_openid", "OABC"),
+        ("wechat_openid", "oAbC"),
     ]
 
 
@@ -68,7 +79,10 @@ def test_rule_empty_rows_are_skipped_and_counted(make_csv, run_import, outcomes,
     summary = run_import(path)
     assert counts(summary) == (4, 1, 0, 0, 3)
     assert {n: o[0] for n, o in outcomes(summary["batch_id"]).items()} == {
-        2: "skipped", 3: "created", 4: "skipped", 5: "skipped"
+        2: "skipped",
+        3: "created",
+        4: "skipped",
+        5: "skipped",
     }
     assert query("SELECT count(*) FROM import_failures") == [(0,)]
 
@@ -76,10 +90,10 @@ def test_rule_empty_rows_are_skipped_and_counted(make_csv, run_import, outcomes,
 def test_rule_one_failure_row_per_failed_row_first_reason_by_priority(make_csv, run_import, failures, query):
     path = make_csv(
         "手机号码,邮箱,生日,姓名\n"
-        "123,bad,notadate,x\n"           # 2: invalid_mobile, invalid_email, invalid_date
-        ",bad,notadate,x\n"              # 3: invalid_email, invalid_date
-        ",,2024-01-01,x\n"               # 4: missing_key
-        ",,notadate\n"                   # 5: malformed_row, missing_key, invalid_date
+        "123,bad,notadate,x\n"  # 2: invalid_mobile, invalid_email, invalid_date
+        ",bad,notadate,x\n"  # 3: invalid_email, invalid_date
+        ",,2024-01-01,x\n"  # 4: missing_key
+        ",,notadate\n"  # 5: malformed_row, missing_key, invalid_date
         "13700137000,ok@example.cn,2024-01-01,ok\n"  # 6: created
     )
     summary = run_import(path)
@@ -91,7 +105,10 @@ def test_rule_one_failure_row_per_failed_row_first_reason_by_priority(make_csv, 
         5: ("malformed_row", ["malformed_row", "missing_key", "invalid_date"]),
     }
     assert query("SELECT row_number, count(*) FROM import_failures GROUP BY ALL ORDER BY 1") == [
-        (2, 1), (3, 1), (4, 1), (5, 1)
+        (2, 1),
+        (3, 1),
+        (4, 1),
+        (5, 1),
     ]
 
 
@@ -119,8 +136,9 @@ def test_rule_row_with_too_few_cells_is_malformed(make_csv, run_import, failures
 
 def test_rule_failure_reason_text_comes_from_reason_catalogue(make_csv, run_import, query):
     summary = run_import(make_csv("手机号码,姓名\n123,x\n13800138000,y,z\n"))
-    assert query("SELECT row_number, reason FROM import_failures WHERE batch_id = ? ORDER BY 1",
-                 [summary["batch_id"]]) == [
+    assert query(
+        "SELECT row_number, reason FROM import_failures WHERE batch_id = ? ORDER BY 1", [summary["batch_id"]]
+    ) == [
         (2, "手机号码无效：去掉+86、0开头、空格等字符后须为1开头的11位数字 (invalid mobile)"),
         (3, "行的单元格数与表头不一致 (the row has more or fewer cells than the header)"),
     ]
@@ -130,15 +148,17 @@ def test_rule_failure_reason_text_comes_from_reason_catalogue(make_csv, run_impo
 
 
 def test_rule_duplicate_in_file_fails_every_row_of_the_set(make_csv, run_import, failures, query):
-    path = make_csv([
-        ["手机号码", "邮箱", "微信openid"],
-        ["13800138000", "", ""],             # 2 ┐ same mobile
-        ["138 0013 8000", "x@example.cn", ""],  # 3 ┘ ┐ same email (case differs)
-        ["", "X@Example.cn", ""],             # 4   ┘
-        ["13900139000", "", "oDup"],          # 5 ┐ same openid
-        ["13700137000", "", "oDup"],          # 6 ┘
-        ["13600136000", "y@example.cn", "oYes"],  # 7 unique
-    ])
+    path = make_csv(
+        [
+            ["手机号码", "邮箱", "微信openid"],
+            ["13800138000", "", ""],  # 2 ┐ same mobile
+            ["138 0013 8000", "x@example.cn", ""],  # 3 ┘ ┐ same email (case differs)
+            ["", "X@Example.cn", ""],  # 4   ┘
+            ["13900139000", "", "oDup"],  # 5 ┐ same openid
+            ["13700137000", "", "oDup"],  # 6 ┘
+            ["13600136000", "y@example.cn", "oYes"],  # 7 unique
+        ]
+    )
     summary = run_import(path)
     assert counts(summary) == (6, 1, 0, 5, 0)
     dup = ("duplicate_in_file", ["duplicate_in_file"])
@@ -156,18 +176,24 @@ def test_rule_duplicate_customer_id_in_file_fails_every_row(seed, make_csv, run_
 
 
 def test_rule_rows_failing_validation_do_not_take_part_in_duplicates(make_csv, run_import, failures, query):
-    path = make_csv([["手机号码", "邮箱", "生日"],
-                     ["13800138000", "not-an-email", ""],
-                     ["13800138000", "ok@example.cn", ""],
-                     ["13900139000", "ok2@example.cn", "bad date"],
-                     ["13900139000", "ok3@example.cn", ""]])
+    path = make_csv(
+        [
+            ["手机号码", "邮箱", "生日"],
+            ["13800138000", "not-an-email", ""],
+            ["13800138000", "ok@example.cn", ""],
+            ["13900139000", "ok2@example.cn", "bad date"],
+            ["13900139000", "ok3@example.cn", ""],
+        ]
+    )
     summary = run_import(path)
     assert counts(summary) == (4, 2, 0, 2, 0)
     assert failures(summary["batch_id"]) == {
-        2: ("invalid_email", ["invalid_email"]), 4: ("invalid_date", ["invalid_date"])
+        2: ("invalid_email", ["invalid_email"]),
+        4: ("invalid_date", ["invalid_date"]),
     }
     assert query("SELECT mobile, email FROM customers ORDER BY mobile") == [
-        ("13800138000", "ok@example.cn"), ("13900139000", "ok3@example.cn")
+        ("13800138000", "ok@example.cn"),
+        ("13900139000", "ok3@example.cn"),
     ]
 
 
@@ -183,22 +209,26 @@ def test_rule_rows_landing_on_the_same_existing_customer_are_duplicates(seed, ma
 
 def five_customers(seed) -> None:
     seed(
-        [{"customer_id": f"C000000000{i}", "name": f"c{i}", "mobile": f"1380000000{i}", "email": f"e{i}@example.cn"}
-         for i in range(1, 6)],
+        [
+            {"customer_id": f"C000000000{i}", "name": f"c{i}", "mobile": f"1380000000{i}", "email": f"e{i}@example.cn"}
+            for i in range(1, 6)
+        ],
         identities=[(f"C000000000{i}", "wechat_openid", f"o{i}") for i in range(1, 6)],
     )
 
 
 def test_rule_matching_priority_customer_id_identity_mobile_email(seed, make_csv, run_import, outcomes, query):
     five_customers(seed)
-    path = make_csv([
-        ["客户ID", "微信openid", "手机号码", "邮箱", "姓名"],
-        ["C0000000001", "", "13800000002", "e2@example.cn", "r2"],  # customer ID beats mobile and email
-        ["", "o2", "13800000003", "", "r3"],                        # identity beats mobile
-        ["", "", "13800000004", "e3@example.cn", "r4"],             # mobile beats email
-        ["", "", "", "e5@example.cn", "r5"],                        # email alone
-        ["", "oNew", "13900000000", "", "r6"],                      # no match: created
-    ])
+    path = make_csv(
+        [
+            ["客户ID", "微信openid", "手机号码", "邮箱", "姓名"],
+            ["C0000000001", "", "13800000002", "e2@example.cn", "r2"],  # customer ID beats mobile and email
+            ["", "o2", "13800000003", "", "r3"],  # identity beats mobile
+            ["", "", "13800000004", "e3@example.cn", "r4"],  # mobile beats email
+            ["", "", "", "e5@example.cn", "r5"],  # email alone
+            ["", "oNew", "13900000000", "", "r6"],  # no match: created
+        ]
+    )
     summary = run_import(path)
     assert counts(summary) == (5, 1, 4, 0, 0)
     assert outcomes(summary["batch_id"]) == {
@@ -209,8 +239,12 @@ def test_rule_matching_priority_customer_id_identity_mobile_email(seed, make_csv
         6: ("created", "C0000000006", None),
     }
     assert query("SELECT customer_id, name FROM customers ORDER BY 1") == [
-        ("C0000000001", "r2"), ("C0000000002", "r3"), ("C0000000003", "c3"), ("C0000000004", "r4"),
-        ("C0000000005", "r5"), ("C0000000006", "r6"),
+        ("C0000000001", "r2"),
+        ("C0000000002", "r3"),
+        ("C0000000003", "c3"),
+        ("C0000000004", "r4"),
+        ("C0000000005", "r5"),
+        ("C0000000006", "r6"),
     ]
 
 
@@ -236,14 +270,16 @@ def test_rule_unknown_customer_id_fails(seed, make_csv, run_import, failures, qu
     assert query("SELECT count(*) FROM customers") == [(1,)]
 
 
-def test_rule_customer_id_with_identity_of_another_customer_is_identity_conflict(seed, make_csv, run_import,
-                                                                                 failures, query):
+def test_rule_customer_id_with_identity_of_another_customer_is_identity_conflict(
+    seed, make_csv, run_import, failures, query
+):
     five_customers(seed)
     summary = run_import(make_csv([["客户ID", "微信openid", "姓名"], ["C0000000001", "o2", "changed"]]))
     assert counts(summary) == (1, 0, 0, 1, 0)
     assert failures(summary["batch_id"]) == {2: ("identity_conflict", ["identity_conflict"])}
     assert query("SELECT name FROM customers WHERE customer_id IN ('C0000000001', 'C0000000002') ORDER BY 1") == [
-        ("c1",), ("c2",)
+        ("c1",),
+        ("c2",),
     ]
 
 
@@ -256,8 +292,12 @@ def test_rule_identities_of_two_customers_are_ambiguous_match(seed, make_csv, ru
 
 
 def test_rule_mobile_shared_by_two_customers_is_ambiguous_match(seed, make_csv, run_import, failures, query):
-    seed([{"customer_id": "C0000000001", "mobile": "13800138000", "name": "a"},
-          {"customer_id": "C0000000002", "mobile": "13800138000", "name": "b"}])
+    seed(
+        [
+            {"customer_id": "C0000000001", "mobile": "13800138000", "name": "a"},
+            {"customer_id": "C0000000002", "mobile": "13800138000", "name": "b"},
+        ]
+    )
     summary = run_import(make_csv([["手机号码", "姓名"], ["13800138000", "c"]]))
     assert counts(summary) == (1, 0, 0, 1, 0)
     assert failures(summary["batch_id"]) == {2: ("ambiguous_match", ["ambiguous_match"])}
@@ -265,17 +305,38 @@ def test_rule_mobile_shared_by_two_customers_is_ambiguous_match(seed, make_csv, 
 
 
 def test_rule_email_shared_by_two_customers_is_ambiguous_match(seed, make_csv, run_import, failures):
-    seed([{"customer_id": "C0000000001", "email": "same@example.cn"},
-          {"customer_id": "C0000000002", "email": "same@example.cn"}])
+    seed(
+        [
+            {"customer_id": "C0000000001", "email": "same@example.cn"},
+            {"customer_id": "C0000000002", "email": "same@example.cn"},
+        ]
+    )
     summary = run_import(make_csv([["邮箱"], ["Same@Example.cn"]]))
     assert failures(summary["batch_id"]) == {2: ("ambiguous_match", ["ambiguous_match"])}
 
 
 def test_rule_empty_cell_never_erases_stored_value(seed, make_csv, run_import, query):
-    seed([{"customer_id": "C0000000001", "name": "张三", "mobile": "13800138000", "email": "zs@example.cn",
-           "gender": "male", "province": "广东省", "city": "广州市", "birthday": dt.date(1990, 1, 2), "points": 5}])
-    path = make_csv([["手机号码", "姓名", "邮箱", "性别", "省份", "城市", "生日", "积分"],
-                     ["13800138000", "", " ", "", "", "", "", "9"]])
+    seed(
+        [
+            {
+                "customer_id": "C0000000001",
+                "name": "张三",
+                "mobile": "13800138000",
+                "email": "zs@example.cn",
+                "gender": "male",
+                "province": "广东省",
+                "city": "广州市",
+                "birthday": dt.date(1990, 1, 2),
+                "points": 5,
+            }
+        ]
+    )
+    path = make_csv(
+        [
+            ["手机号码", "姓名", "邮箱", "性别", "省份", "城市", "生日", "积分"],
+            ["13800138000", "", " ", "", "", "", "", "9"],
+        ]
+    )
     summary = run_import(path)
     assert counts(summary) == (1, 0, 1, 0, 0)
     assert query("SELECT name, mobile, email, gender, province, city, birthday, points FROM customers") == [
@@ -288,12 +349,14 @@ def test_rule_identity_match_stores_mobile_held_by_another_customer(seed, make_c
     summary = run_import(make_csv([["微信openid", "手机号码"], ["o1", "13800000002"]]))
     assert counts(summary) == (1, 0, 1, 0, 0)
     assert query("SELECT customer_id, mobile FROM customers WHERE mobile = '13800000002' ORDER BY 1") == [
-        ("C0000000001", "13800000002"), ("C0000000002", "13800000002")
+        ("C0000000001", "13800000002"),
+        ("C0000000002", "13800000002"),
     ]
 
 
-def test_rule_identity_type_already_held_drops_file_value_row_still_updates(seed, make_csv, run_import,
-                                                                             outcomes, query):
+def test_rule_identity_type_already_held_drops_file_value_row_still_updates(
+    seed, make_csv, run_import, outcomes, query
+):
     five_customers(seed)
     summary = run_import(make_csv([["手机号码", "微信openid", "姓名"], ["13800000001", "oOther", "renamed"]]))
     assert outcomes(summary["batch_id"]) == {2: ("updated", "C0000000001", "mobile")}
@@ -311,8 +374,12 @@ def test_rule_new_identity_is_added_to_matched_customer(seed, make_csv, run_impo
 
 
 def test_rule_unchanged_customer_keeps_updated_at(seed, make_csv, run_import, query):
-    seed([{"customer_id": "C0000000001", "mobile": "13800138000", "name": "same"},
-          {"customer_id": "C0000000002", "mobile": "13900139000", "name": "old"}])
+    seed(
+        [
+            {"customer_id": "C0000000001", "mobile": "13800138000", "name": "same"},
+            {"customer_id": "C0000000002", "mobile": "13900139000", "name": "old"},
+        ]
+    )
     summary = run_import(make_csv([["手机号码", "姓名"], ["13800138000", "same"], ["13900139000", "new"]]))
     assert counts(summary) == (2, 0, 2, 0, 0)
     stamps = dict(query("SELECT customer_id, updated_at FROM customers"))
@@ -331,7 +398,12 @@ def test_rule_missing_tags_are_created_static(make_csv, run_import, query):
 def test_rule_tag_cell_splits_on_all_separators(make_csv, run_import, query):
     run_import(make_csv([["手机号码", "客户标签"], ["13800138000", "a,b，c;d；e|f"]]))
     assert query("SELECT t.name FROM customer_tags JOIN tags t USING (tag_id) ORDER BY 1") == [
-        ("a",), ("b",), ("c",), ("d",), ("e",), ("f",)
+        ("a",),
+        ("b",),
+        ("c",),
+        ("d",),
+        ("e",),
+        ("f",),
     ]
 
 
@@ -340,7 +412,8 @@ def test_rule_existing_tag_is_reused_case_insensitively(make_csv, run_import, qu
     run_import(make_csv([["手机号码", "客户标签"], ["13900139000", "vip"]]))
     assert query("SELECT tag_id, name FROM tags") == [(1, "VIP")]
     assert query("SELECT c.mobile FROM customer_tags JOIN customers c USING (customer_id) ORDER BY 1") == [
-        ("13800138000",), ("13900139000",)
+        ("13800138000",),
+        ("13900139000",),
     ]
 
 
@@ -349,10 +422,15 @@ def test_rule_tag_setting_applies_to_every_imported_customer(seed, make_csv, run
     path = make_csv([["手机号码", "客户标签"], ["13800138000", ""], ["13900139000", "x"], ["123", "y"]])
     summary = run_import(path, tags=["VIP", "2024"])
     assert counts(summary) == (3, 1, 1, 1, 0)
-    assert query("SELECT ct.customer_id, t.name, ct.batch_id = ? FROM customer_tags ct JOIN tags t USING (tag_id) "
-                 "ORDER BY 1, 2", [summary["batch_id"]]) == [
-        ("C0000000001", "2024", True), ("C0000000001", "VIP", True),
-        ("C0000000002", "2024", True), ("C0000000002", "VIP", True), ("C0000000002", "x", True),
+    assert query(
+        "SELECT ct.customer_id, t.name, ct.batch_id = ? FROM customer_tags ct JOIN tags t USING (tag_id) ORDER BY 1, 2",
+        [summary["batch_id"]],
+    ) == [
+        ("C0000000001", "2024", True),
+        ("C0000000001", "VIP", True),
+        ("C0000000002", "2024", True),
+        ("C0000000002", "VIP", True),
+        ("C0000000002", "x", True),
     ]
     assert query("SELECT count(*) FROM tags WHERE name = 'y'") == [(0,)]
 
@@ -362,12 +440,15 @@ def test_rule_group_created_when_missing_and_every_imported_customer_joins(seed,
     first = run_import(make_csv([["手机号码"], ["13800138000"], ["13900139000"], ["bad"]]), group="618 buyers")
     assert query("SELECT group_id, name, kind FROM groups") == [(1, "618 buyers", "static")]
     assert query("SELECT group_id, customer_id, batch_id FROM group_members ORDER BY 2") == [
-        (1, "C0000000001", first["batch_id"]), (1, "C0000000002", first["batch_id"])
+        (1, "C0000000001", first["batch_id"]),
+        (1, "C0000000002", first["batch_id"]),
     ]
     second = run_import(make_csv([["手机号码"], ["13900139000"], ["13700137000"]]), group="618 buyers")
     assert query("SELECT group_id, name FROM groups") == [(1, "618 buyers")]
     assert query("SELECT customer_id, batch_id FROM group_members ORDER BY 1") == [
-        ("C0000000001", first["batch_id"]), ("C0000000002", first["batch_id"]), ("C0000000003", second["batch_id"])
+        ("C0000000001", first["batch_id"]),
+        ("C0000000002", first["batch_id"]),
+        ("C0000000003", second["batch_id"]),
     ]
 
 
@@ -379,14 +460,24 @@ SOURCE_QUERY = "SELECT customer_id, initial_source, initial_source_content, camp
 
 
 def seed_sourced_customer(seed) -> None:
-    seed([{"customer_id": "C0000000001", "mobile": "13800138000", "initial_source": "old_src",
-           "initial_source_content": "old_content", "campaign": "old_camp"}])
+    seed(
+        [
+            {
+                "customer_id": "C0000000001",
+                "mobile": "13800138000",
+                "initial_source": "old_src",
+                "initial_source_content": "old_content",
+                "campaign": "old_camp",
+            }
+        ]
+    )
 
 
 def test_rule_source_policy_new_only_keeps_existing_customers_source(seed, make_csv, run_import, query):
     seed_sourced_customer(seed)
-    summary = run_import(make_csv([["手机号码"], ["13800138000"], ["13900139000"]]),
-                         source_policy="new-only", **SOURCE_SETTINGS)
+    summary = run_import(
+        make_csv([["手机号码"], ["13800138000"], ["13900139000"]]), source_policy="new-only", **SOURCE_SETTINGS
+    )
     assert counts(summary) == (2, 1, 1, 0, 0)
     assert query(SOURCE_QUERY) == [
         ("C0000000001", "old_src", "old_content", "old_camp"),
@@ -404,7 +495,9 @@ def test_rule_source_policy_all_overwrites_existing_customers_source(seed, make_
 
 
 def test_rule_initial_source_column_beats_setting_for_new_customers(make_csv, run_import, query):
-    path = make_csv([["手机号码", "初始来源", "初始来源内容"], ["13800138000", "线下门店", "上海店"], ["13900139000", "", ""]])
+    path = make_csv(
+        [["手机号码", "初始来源", "初始来源内容"], ["13800138000", "线下门店", "上海店"], ["13900139000", "", ""]]
+    )
     run_import(path, **SOURCE_SETTINGS)
     assert query(SOURCE_QUERY) == [
         ("C0000000001", "线下门店", "上海店", "c618"),
@@ -417,15 +510,20 @@ def test_rule_initial_source_column_beats_setting_for_new_customers(make_csv, ru
 
 def test_rule_normal_mode_records_created_changed_and_tag_events(make_csv, run_import, query):
     first = run_import(make_csv([["手机号码", "姓名", "城市"], ["13800138000", "张三", "广州"]]), tags=["VIP"])
-    assert query("SELECT customer_id, event_type, batch_id, CAST(detail AS VARCHAR) FROM customer_events "
-                 "ORDER BY event_type") == [
+    assert query(
+        "SELECT customer_id, event_type, batch_id, CAST(detail AS VARCHAR) FROM customer_events ORDER BY event_type"
+    ) == [
         ("C0000000001", "customer_created", first["batch_id"], None),
         ("C0000000001", "tag_added", first["batch_id"], '{"tag_id":1,"tag":"VIP"}'),
     ]
-    second = run_import(make_csv([["手机号码", "姓名", "城市", "积分"], ["13800138000", "张三丰", "广州", "3"]]),
-                        mode="normal")
-    changed = query("SELECT customer_id, CAST(detail AS VARCHAR) FROM customer_events "
-                    "WHERE batch_id = ? AND event_type = 'attribute_changed'", [second["batch_id"]])
+    second = run_import(
+        make_csv([["手机号码", "姓名", "城市", "积分"], ["13800138000", "张三丰", "广州", "3"]]), mode="normal"
+    )
+    changed = query(
+        "SELECT customer_id, CAST(detail AS VARCHAR) FROM customer_events "
+        "WHERE batch_id = ? AND event_type = 'attribute_changed'",
+        [second["batch_id"]],
+    )
     assert [(c, json.loads(d)) for c, d in changed] == [
         ("C0000000001", {"name": ["张三", "张三丰"], "points": [None, "3"]})
     ]
@@ -434,8 +532,9 @@ def test_rule_normal_mode_records_created_changed_and_tag_events(make_csv, run_i
 
 def test_rule_fast_mode_records_no_events(seed, make_csv, run_import, query):
     seed([{"customer_id": "C0000000001", "mobile": "13800138000", "name": "old"}])
-    summary = run_import(make_csv([["手机号码", "姓名"], ["13800138000", "new"], ["13900139000", "x"]]),
-                         tags=["VIP"], mode="fast")
+    summary = run_import(
+        make_csv([["手机号码", "姓名"], ["13800138000", "new"], ["13900139000", "x"]]), tags=["VIP"], mode="fast"
+    )
     assert counts(summary) == (2, 1, 1, 0, 0)
     assert query("SELECT count(*) FROM customer_events") == [(0,)]
     assert query("SELECT count(*) FROM customer_tags") == [(2,)]
@@ -448,8 +547,9 @@ def test_rule_same_bytes_again_is_already_imported_and_changes_nothing(make_csv,
     path = make_csv([["手机号码", "姓名"], ["13800138000", "a"], ["123", "b"], ["", ""]])
     first = run_import(path, tags=["VIP"], group="g")
     before = snapshot(query)
-    archived = sorted(p.relative_to(paths.home) for p in paths.home.rglob("*") if p.is_file() and
-                      p.parent != paths.home)
+    archived = sorted(
+        p.relative_to(paths.home) for p in paths.home.rglob("*") if p.is_file() and p.parent != paths.home
+    )
     again = run_import(path, tags=["other"], group="other")
     assert again["status"] == "already_imported"
     assert {k: again[k] for k in ("batch_id", "scanned", "created", "updated", "failed", "skipped")} == {
@@ -457,8 +557,10 @@ def test_rule_same_bytes_again_is_already_imported_and_changes_nothing(make_csv,
     }
     assert (first["scanned"], first["created"], first["failed"], first["skipped"]) == (3, 1, 1, 1)
     assert snapshot(query) == before
-    assert sorted(p.relative_to(paths.home) for p in paths.home.rglob("*") if p.is_file() and
-                  p.parent != paths.home) == archived
+    assert (
+        sorted(p.relative_to(paths.home) for p in paths.home.rglob("*") if p.is_file() and p.parent != paths.home)
+        == archived
+    )
 
 
 def test_rule_same_bytes_under_another_name_is_already_imported(make_csv, run_import):
@@ -484,25 +586,34 @@ def test_rule_force_reimports_same_bytes(make_csv, run_import, query):
 
 
 def dry_run_file(make_csv):
-    return make_csv([
-        ["客户ID", "手机号码", "邮箱"],
-        ["", "13800000001", ""],            # 2 would update
-        ["", "13900000002", ""],            # 3 would create
-        ["", "", ""],                       # 4 empty
-        ["", "13700000003", ""],            # 5 duplicate
-        ["", "13700000003", "d@example.cn"],  # 6 duplicate
-        ["", "123", ""],                    # 7 invalid
-        ["C0000009999", "", ""],            # 8 fails at matching: unknown customer ID
-    ])
+    return make_csv(
+        [
+            ["客户ID", "手机号码", "邮箱"],
+            ["", "13800000001", ""],  # 2 would update
+            ["", "13900000002", ""],  # 3 would create
+            ["", "", ""],  # 4 empty
+            ["", "13700000003", ""],  # 5 duplicate
+            ["", "13700000003", "d@example.cn"],  # 6 duplicate
+            ["", "123", ""],  # 7 invalid
+            ["C0000009999", "", ""],  # 8 fails at matching: unknown customer ID
+        ]
+    )
 
 
 def test_rule_dry_run_counts_add_up(seed, make_csv, dry_run):
     seed([{"customer_id": "C0000000001", "mobile": "13800000001"}])
     report = dry_run(dry_run_file(make_csv))
     assert report["status"] == "dry_run"
-    assert {k: report[k] for k in ("scanned", "empty", "duplicate", "invalid", "expected", "would_create",
-                                   "would_update")} == {
-        "scanned": 7, "empty": 1, "duplicate": 2, "invalid": 2, "expected": 2, "would_create": 1, "would_update": 1,
+    assert {
+        k: report[k] for k in ("scanned", "empty", "duplicate", "invalid", "expected", "would_create", "would_update")
+    } == {
+        "scanned": 7,
+        "empty": 1,
+        "duplicate": 2,
+        "invalid": 2,
+        "expected": 2,
+        "would_create": 1,
+        "would_update": 1,
     }
     assert report["scanned"] == report["empty"] + report["duplicate"] + report["invalid"] + report["expected"]
     assert report["reasons"] == {"duplicate_in_file": 2, "invalid_mobile": 1, "unknown_customer_id": 1}
@@ -548,19 +659,30 @@ def test_rule_dry_run_does_not_change_existing_warehouse(seed, make_csv, dry_run
 
 
 def test_rule_failure_file_is_utf8_bom_csv_with_original_cells_and_reasons(make_csv, run_import):
-    path = make_csv([["姓名", "手机号码", "邮箱", "备注"],
-                     ["张三", " 138-0013 ", "zs@example.cn", "a, \"quoted\" note"],
-                     ["李四", "13900139000", "ls@example.cn", ""],
-                     ["王五", "13700137000", "BAD", "x"]])
+    path = make_csv(
+        [
+            ["姓名", "手机号码", "邮箱", "备注"],
+            ["张三", " 138-0013 ", "zs@example.cn", 'a, "quoted" note'],
+            ["李四", "13900139000", "ls@example.cn", ""],
+            ["王五", "13700137000", "BAD", "x"],
+        ]
+    )
     summary = run_import(path)
     assert summary["failed"] == 2
-    raw = open(summary["failure_file"], "rb").read()
+    raw = Path(summary["failure_file"]).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows == [
         ["姓名", "手机号码", "邮箱", "备注", "row_number", "reason_code", "reason"],
-        ["张三", " 138-0013 ", "zs@example.cn", "a, \"quoted\" note", "2", "invalid_mobile",
-         "手机号码无效：去掉+86、0开头、空格等字符后须为1开头的11位数字 (invalid mobile)"],
+        [
+            "张三",
+            " 138-0013 ",
+            "zs@example.cn",
+            'a, "quoted" note',
+            "2",
+            "invalid_mobile",
+            "手机号码无效：去掉+86、0开头、空格等字符后须为1开头的11位数字 (invalid mobile)",
+        ],
         ["王五", "13700137000", "BAD", "x", "4", "invalid_email", "邮箱格式无效 (invalid email)"],
     ]
 
@@ -576,9 +698,7 @@ def test_rule_original_file_is_archived(make_csv, run_import, query, paths):
     summary = run_import(path)
     archived = paths.archive / summary["batch_id"] / "user_2024-05-01.csv"
     assert archived.read_bytes() == path.read_bytes()
-    assert query("SELECT archive_file, business_date FROM import_batches") == [
-        (str(archived), dt.date(2024, 5, 1))
-    ]
+    assert query("SELECT archive_file, business_date FROM import_batches") == [(str(archived), dt.date(2024, 5, 1))]
 
 
 def test_rule_scanned_equals_created_updated_failed_skipped_for_every_batch(make_csv, run_import, query):
@@ -588,7 +708,14 @@ def test_rule_scanned_equals_created_updated_failed_skipped_for_every_batch(make
     batches = query("SELECT scanned, created, updated, failed, skipped FROM import_batches ORDER BY started_at")
     assert batches == [(3, 1, 0, 1, 1), (3, 0, 1, 2, 0), (3, 1, 0, 1, 1)]
     assert all(s == c + u + f + k for s, c, u, f, k in batches)
-    per_batch = query("SELECT b.scanned, count(o.row_number) FROM import_batches b "
-                      "JOIN import_row_outcomes o USING (batch_id) GROUP BY ALL ORDER BY ALL")
-    assert all(scanned == rows for scanned, rows in per_batch)
+    per_batch = query(
+        "SELECT b.batch_id, b.scanned, count(o.row_number) FROM import_batches b "
+        "JOIN import_row_outcomes o USING (batch_id) GROUP BY ALL ORDER BY ALL"
+    )
+    assert [(scanned, rows) for _, scanned, rows in per_batch] == [(3, 3)] * 3
     assert query("SELECT count(*) FROM import_row_outcomes") == [(9,)]
+
+
+def test_rule_tag_setting_names_are_trimmed_like_a_tags_cell(make_csv, run_import, query):
+    run_import(make_csv([["手机号码"], ["13800138000"]]), tags=[" VIP ", "", "新客"])
+    assert query("SELECT name FROM tags ORDER BY name") == [("VIP",), ("新客",)]

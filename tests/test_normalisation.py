@@ -23,8 +23,16 @@ MOBILE_FORMS = [
 
 INVALID_MOBILES = ["12345", "1380013800", "138001380001", "23800138000", "abc", "+1 415 555 0100", "00138001380001"]
 
-DATE_FORMS = ["2024-05-01", "2024/5/1", "2024/05/01", "2024年5月1日", "45413", "2024.5.1", "20240501",
-              "2024-05-01 10:30:00"]
+DATE_FORMS = [
+    "2024-05-01",
+    "2024/5/1",
+    "2024/05/01",
+    "2024年5月1日",
+    "45413",
+    "2024.5.1",
+    "20240501",
+    "2024-05-01 10:30:00",
+]
 
 
 @pytest.mark.parametrize("raw", MOBILE_FORMS)
@@ -49,20 +57,36 @@ def test_rule_email_trimmed_and_lower_cased(macros):
     assert macros("normalize_email", "   ") is None
 
 
+@pytest.mark.parametrize("raw", ["\tZS@example.cn", "zs@example.cn\n"])
+def test_rule_email_trimmed_of_tabs_and_line_breaks(raw, macros):
+    assert macros("normalize_email", raw) == "zs@example.cn"
+
+
 @pytest.mark.parametrize("raw", DATE_FORMS)
 def test_rule_date_forms_parse_to_same_day(raw, macros):
     assert macros("parse_date", raw) == dt.date(2024, 5, 1)
 
 
-@pytest.mark.parametrize("raw", ["2024-13-01", "2024-02-30", "not a date", "5/1"])
+@pytest.mark.parametrize("raw", ["2024-13-01", "2024-02-30", "not a date", "5/1", "1990"])
 def test_rule_date_unparseable_is_null(raw, macros):
     assert macros("parse_date", raw) is None
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("男", "male"), ("女", "female"), ("M", "male"), ("F", "female"), ("m", "male"), ("f", "female"),
-     ("male", "male"), ("Female", "female"), (" MALE ", "male"), ("其他", "unknown"), ("", None)],
+    [
+        ("男", "male"),
+        ("女", "female"),
+        ("M", "male"),
+        ("F", "female"),
+        ("m", "male"),
+        ("f", "female"),
+        ("male", "male"),
+        ("Female", "female"),
+        (" MALE ", "male"),
+        ("其他", "unknown"),
+        ("", None),
+    ],
 )
 def test_rule_gender_vocabulary(raw, expected, macros):
     assert macros("normalize_gender", raw) == expected
@@ -70,8 +94,17 @@ def test_rule_gender_vocabulary(raw, expected, macros):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("广东", "广东省"), ("广东省", "广东省"), ("北京", "北京市"), ("北京市", "北京市"), ("广西", "广西壮族自治区"),
-     ("内蒙古", "内蒙古自治区"), ("香港", "香港特别行政区"), (" 浙江 ", "浙江省"), ("Ontario", "Ontario")],
+    [
+        ("广东", "广东省"),
+        ("广东省", "广东省"),
+        ("北京", "北京市"),
+        ("北京市", "北京市"),
+        ("广西", "广西壮族自治区"),
+        ("内蒙古", "内蒙古自治区"),
+        ("香港", "香港特别行政区"),
+        (" 浙江 ", "浙江省"),
+        ("Ontario", "Ontario"),
+    ],
 )
 def test_rule_province_full_name(raw, expected, macros):
     assert macros("normalize_province", raw) == expected
@@ -79,8 +112,13 @@ def test_rule_province_full_name(raw, expected, macros):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("广州", "广州市"), ("广州市", "广州市"), ("延边朝鲜族自治州", "延边朝鲜族自治州"), (" 深圳 ", "深圳市"),
-     ("Guangzhou", "Guangzhou")],
+    [
+        ("广州", "广州市"),
+        ("广州市", "广州市"),
+        ("延边朝鲜族自治州", "延边朝鲜族自治州"),
+        (" 深圳 ", "深圳市"),
+        ("Guangzhou", "Guangzhou"),
+    ],
 )
 def test_rule_city_full_name(raw, expected, macros):
     assert macros("normalize_city", raw) == expected
@@ -125,7 +163,8 @@ def test_rule_invalid_mobile_fails_row_end_to_end(make_csv, run_import, failures
     summary = run_import(path)
     assert (summary["created"], summary["failed"]) == (1, 2)
     assert failures(summary["batch_id"]) == {
-        2: ("invalid_mobile", ["invalid_mobile"]), 3: ("invalid_mobile", ["invalid_mobile"])
+        2: ("invalid_mobile", ["invalid_mobile"]),
+        3: ("invalid_mobile", ["invalid_mobile"]),
     }
     assert query("SELECT mobile FROM customers") == [("13800138000",)]
 
@@ -152,15 +191,17 @@ def test_rule_invalid_date_fails_row_end_to_end(make_csv, run_import, failures):
 
 
 def test_rule_gender_province_city_end_to_end(make_csv, run_import, query):
-    path = make_csv([
-        ["手机号码", "性别", "省份", "城市"],
-        ["13800138001", "男", "广东", "广州"],
-        ["13800138002", "女", "北京", "北京"],
-        ["13800138003", "M", "广东省", "广州市"],
-        ["13800138004", "F", "", ""],
-        ["13800138005", "male", "浙江", "杭州"],
-        ["13800138006", "female", "", ""],
-    ])
+    path = make_csv(
+        [
+            ["手机号码", "性别", "省份", "城市"],
+            ["13800138001", "男", "广东", "广州"],
+            ["13800138002", "女", "北京", "北京"],
+            ["13800138003", "M", "广东省", "广州市"],
+            ["13800138004", "F", "", ""],
+            ["13800138005", "male", "浙江", "杭州"],
+            ["13800138006", "female", "", ""],
+        ]
+    )
     summary = run_import(path)
     assert (summary["created"], summary["failed"]) == (6, 0)
     assert query("SELECT mobile, gender, province, city FROM customers ORDER BY mobile") == [
@@ -171,3 +212,21 @@ def test_rule_gender_province_city_end_to_end(make_csv, run_import, query):
         ("13800138005", "male", "浙江省", "杭州市"),
         ("13800138006", "female", None, None),
     ]
+
+
+def test_rule_points_accept_thousands_separator_and_dot_zero(make_csv, run_import, query):
+    path = make_csv([["手机号码", "积分"], ["13800138001", "1,234"], ["13800138002", "12.0"], ["13800138003", "１０"]])
+    summary = run_import(path)
+    assert (summary["created"], summary["failed"]) == (3, 0)
+    assert query("SELECT points FROM customers ORDER BY mobile") == [(1234,), (12,), (10,)]
+
+
+def test_rule_points_not_a_number_is_invalid_number(make_csv, run_import, failures):
+    summary = run_import(make_csv([["手机号码", "积分"], ["13800138000", "many"]]))
+    assert failures(summary["batch_id"]) == {2: ("invalid_number", ["invalid_number"])}
+
+
+def test_rule_points_fraction_is_invalid_number(make_csv, run_import, failures, query):
+    summary = run_import(make_csv([["手机号码", "积分"], ["13800138000", "2.5"]]))
+    assert failures(summary["batch_id"]) == {2: ("invalid_number", ["invalid_number"])}
+    assert query("SELECT count(*) FROM customers") == [(0,)]

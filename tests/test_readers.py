@@ -8,8 +8,18 @@ import pytest
 
 from cdp_pipeline.errors import FileRejected
 
-REFUSED = ["客户负责人", "营销活动", "邮箱是否验证", "手机号码是否验证", "当前阶段", "创建自", "创建方式",
-           "创建时间", "最后更新时间", "会员身份"]
+REFUSED = [
+    "客户负责人",
+    "营销活动",
+    "邮箱是否验证",
+    "手机号码是否验证",
+    "当前阶段",
+    "创建自",
+    "创建方式",
+    "创建时间",
+    "最后更新时间",
+    "会员身份",
+]
 
 CUSTOMER_COLUMNS = "name, mobile, email, gender, province, city, birthday, points"
 
@@ -24,33 +34,89 @@ def only_customer(query):
 
 
 def test_rule_headers_chinese_aliases_map_to_fields(make_csv, run_import, query):
-    path = make_csv([
-        ["姓名", "手机号码", "邮箱", "性别", "省份", "城市", "生日", "积分", "客户标签", "微信openid", "微信unionid"],
-        ["张三", "13800138000", "zs@example.cn", "男", "广东", "广州", "2024-05-01", "120", "老客", "oAbC1", "uXyZ1"],
-    ])
+    path = make_csv(
+        [
+            [
+                "姓名",
+                "手机号码",
+                "邮箱",
+                "性别",
+                "省份",
+                "城市",
+                "生日",
+                "积分",
+                "客户标签",
+                "微信openid",
+                "微信unionid",
+            ],
+            [
+                "张三",
+                "13800138000",
+                "zs@example.cn",
+                "男",
+                "广东",
+                "广州",
+                "2024-05-01",
+                "120",
+                "老客",
+                "oAbC1",
+                "uXyZ1",
+            ],
+        ]
+    )
     summary = run_import(path)
     assert (summary["created"], summary["failed"], summary["unknown_columns"]) == (1, 0, [])
     assert only_customer(query) == (
-        "张三", "13800138000", "zs@example.cn", "male", "广东省", "广州市", dt.date(2024, 5, 1), 120
+        "张三",
+        "13800138000",
+        "zs@example.cn",
+        "male",
+        "广东省",
+        "广州市",
+        dt.date(2024, 5, 1),
+        120,
     )
     assert query("SELECT identity_type, identity_value FROM customer_identities ORDER BY 1") == [
-        ("wechat_openid", "oAbC1"), ("wechat_unionid", "uXyZ1"),
+        ("wechat_openid", "oAbC1"),
+        ("wechat_unionid", "uXyZ1"),
     ]
     assert query("SELECT t.name FROM customer_tags JOIN tags t USING (tag_id)") == [("老客",)]
 
 
 def test_rule_headers_english_aliases_map_to_fields(make_csv, run_import, query):
-    path = make_csv([
-        ["name", "mobile", "email", "gender", "province", "city", "birthday", "points", "tags", "openid", "unionid"],
-        ["Li Si", "13900139000", "ls@example.cn", "female", "广东", "深圳", "2024/5/1", "7", "new", "oQ", "uQ"],
-    ])
+    path = make_csv(
+        [
+            [
+                "name",
+                "mobile",
+                "email",
+                "gender",
+                "province",
+                "city",
+                "birthday",
+                "points",
+                "tags",
+                "openid",
+                "unionid",
+            ],
+            ["Li Si", "13900139000", "ls@example.cn", "female", "广东", "深圳", "2024/5/1", "7", "new", "oQ", "uQ"],
+        ]
+    )
     summary = run_import(path)
     assert (summary["created"], summary["failed"], summary["unknown_columns"]) == (1, 0, [])
     assert only_customer(query) == (
-        "Li Si", "13900139000", "ls@example.cn", "female", "广东省", "深圳市", dt.date(2024, 5, 1), 7
+        "Li Si",
+        "13900139000",
+        "ls@example.cn",
+        "female",
+        "广东省",
+        "深圳市",
+        dt.date(2024, 5, 1),
+        7,
     )
     assert query("SELECT identity_type, identity_value FROM customer_identities ORDER BY 1") == [
-        ("wechat_openid", "oQ"), ("wechat_unionid", "uQ"),
+        ("wechat_openid", "oQ"),
+        ("wechat_unionid", "uQ"),
     ]
     assert query("SELECT t.name FROM customer_tags JOIN tags t USING (tag_id)") == [("new",)]
 
@@ -102,8 +168,10 @@ def test_rule_file_without_key_column_is_rejected_and_writes_nothing(make_csv, r
     assert query("SELECT count(*) FROM import_batches") == [(0,)]
     assert query("SELECT count(*) FROM customers") == [(0,)]
     assert query("SELECT count(*) FROM import_failures") == [(0,)]
+    assert query("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'") == [(0,)]
     assert list(paths.archive.iterdir()) == []
     assert list(paths.failures.iterdir()) == []
+    assert list(paths.work.iterdir()) == []
 
 
 def test_rule_file_without_key_column_is_rejected_by_dry_run(make_csv, dry_run, paths):
@@ -147,8 +215,9 @@ def test_rule_rejected_file_can_be_imported_once_fixed(make_csv, run_import):
 
 
 def test_rule_gb18030_csv_is_detected(make_csv, run_import, query):
-    path = make_csv([["姓名", "手机号码", "邮箱", "城市"], ["张三", "13800138000", "zs@example.cn", "广州"]],
-                    encoding="gb18030")
+    path = make_csv(
+        [["姓名", "手机号码", "邮箱", "城市"], ["张三", "13800138000", "zs@example.cn", "广州"]], encoding="gb18030"
+    )
     path.read_bytes().decode("gb18030")  # the fixture really wrote GB18030 ...
     with pytest.raises(UnicodeDecodeError):
         path.read_bytes().decode("utf-8")  # ... that is not UTF-8
@@ -168,13 +237,22 @@ def test_rule_big5_csv_is_detected(make_csv, run_import, query):
     assert query("SELECT name, mobile, city FROM customers") == [("陳大文", "13800138000", "臺北市")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: readers.detect_encoding scores only the header line, so a Big5 "
-                   "file with ASCII headers ties and is decoded as GB18030: names are stored as mojibake")
 def test_rule_big5_csv_with_english_headers_is_detected(make_csv, run_import, query):
-    path = make_csv([["name", "mobile"], ["陳大文", "13800138000"]], encoding="big5")
+    """ASCII headers give no hint: the data decides (a wrong GB18030 decoding would store mojibake)."""
+    path = make_csv(
+        [["name", "mobile", "city"], ["陳大文", "13800138000", "臺北"], ["張美玲", "13900139000", "高雄"]],
+        encoding="big5",
+    )
     summary = run_import(path)
-    assert query("SELECT name FROM customers") == [("陳大文",)]
     assert summary["encoding"] == "big5"
+    assert query("SELECT name, city FROM customers ORDER BY mobile") == [("陳大文", "臺北市"), ("張美玲", "高雄市")]
+
+
+def test_rule_gb18030_csv_with_english_headers_is_detected(make_csv, run_import, query):
+    path = make_csv([["name", "mobile"], ["张三", "13800138000"], ["欧阳娜娜", "13900139000"]], encoding="gb18030")
+    summary = run_import(path)
+    assert summary["encoding"] == "gb18030"
+    assert query("SELECT name FROM customers ORDER BY mobile") == [("张三",), ("欧阳娜娜",)]
 
 
 def test_rule_utf8_bom_csv_first_header_maps(make_csv, run_import, query):
@@ -190,16 +268,19 @@ def test_rule_crlf_line_endings_read_like_lf(make_csv, run_import, query, outcom
     summary = run_import(path)
     assert (summary["scanned"], summary["created"], summary["skipped"]) == (2, 2, 0)
     assert query("SELECT mobile, name FROM customers ORDER BY mobile") == [
-        ("13800138000", "张三"), ("13900139000", "李四")
+        ("13800138000", "张三"),
+        ("13900139000", "李四"),
     ]
 
 
 def test_rule_xlsx_numeric_mobile_and_date_cell(make_xlsx, run_import, query):
-    path = make_xlsx([
-        ["姓名", "手机号码", "生日", "积分"],
-        ["张三", 13800138000, dt.date(2024, 5, 1), 10],
-        ["李四", 13900139000.0, dt.datetime(1990, 12, 31), 2.0],
-    ])
+    path = make_xlsx(
+        [
+            ["姓名", "手机号码", "生日", "积分"],
+            ["张三", 13800138000, dt.date(2024, 5, 1), 10],
+            ["李四", 13900139000.0, dt.datetime(1990, 12, 31), 2.0],
+        ]
+    )
     summary = run_import(path)
     assert (summary["encoding"], summary["created"], summary["failed"]) == ("xlsx", 2, 0)
     assert query("SELECT name, mobile, birthday, points FROM customers ORDER BY mobile") == [
@@ -209,16 +290,20 @@ def test_rule_xlsx_numeric_mobile_and_date_cell(make_xlsx, run_import, query):
 
 
 def test_rule_xlsx_blank_row_is_skipped_and_keeps_row_numbers(make_xlsx, run_import, outcomes, failures):
-    path = make_xlsx([
-        ["手机号码", "邮箱"],
-        [13800138000, "a@example.cn"],
-        [None, None],
-        [12345, "b@example.cn"],
-    ])
+    path = make_xlsx(
+        [
+            ["手机号码", "邮箱"],
+            [13800138000, "a@example.cn"],
+            [None, None],
+            [12345, "b@example.cn"],
+        ]
+    )
     summary = run_import(path)
     assert (summary["scanned"], summary["created"], summary["skipped"], summary["failed"]) == (3, 1, 1, 1)
     assert [(n, o[0]) for n, o in outcomes(summary["batch_id"]).items()] == [
-        (2, "created"), (3, "skipped"), (4, "failed")
+        (2, "created"),
+        (3, "skipped"),
+        (4, "failed"),
     ]
     assert failures(summary["batch_id"]) == {4: ("invalid_mobile", ["invalid_mobile"])}
 
@@ -230,7 +315,8 @@ def test_rule_row_number_is_spreadsheet_row_header_is_row_1(make_csv, run_import
     path = make_csv([["手机号码"], ["13800138000"], ["123"], ["13900139000"], ["456"]])
     summary = run_import(path)
     assert failures(summary["batch_id"]) == {
-        3: ("invalid_mobile", ["invalid_mobile"]), 5: ("invalid_mobile", ["invalid_mobile"])
+        3: ("invalid_mobile", ["invalid_mobile"]),
+        5: ("invalid_mobile", ["invalid_mobile"]),
     }
     assert sorted(outcomes(summary["batch_id"])) == [2, 3, 4, 5]
 
@@ -240,7 +326,8 @@ def test_rule_quoted_newline_does_not_add_row(make_csv, run_import, failures, qu
     summary = run_import(path)
     assert (summary["scanned"], summary["created"], summary["failed"], summary["skipped"]) == (3, 1, 2, 0)
     assert failures(summary["batch_id"]) == {
-        3: ("invalid_mobile", ["invalid_mobile"]), 4: ("invalid_mobile", ["invalid_mobile"])
+        3: ("invalid_mobile", ["invalid_mobile"]),
+        4: ("invalid_mobile", ["invalid_mobile"]),
     }
     assert query("SELECT name FROM customers") == [("张\n三",)]
 
@@ -250,6 +337,40 @@ def test_rule_blank_line_counts_as_row(make_csv, run_import, failures, outcomes)
     summary = run_import(path)
     assert (summary["scanned"], summary["skipped"], summary["created"], summary["failed"]) == (3, 1, 1, 1)
     assert [(n, o[0]) for n, o in outcomes(summary["batch_id"]).items()] == [
-        (2, "created"), (3, "skipped"), (4, "failed")
+        (2, "created"),
+        (3, "skipped"),
+        (4, "failed"),
     ]
     assert failures(summary["batch_id"]) == {4: ("invalid_mobile", ["invalid_mobile"])}
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_rule_row_numbers_hold_across_read_chunks(
+    chunk_bytes, encoding, monkeypatch, make_csv, run_import, outcomes, query
+):
+    """Blank lines, CRLF and quoted line breaks split across the reader's chunks still give spreadsheet rows."""
+    monkeypatch.setattr("cdp_pipeline.readers.CHUNK_BYTES", chunk_bytes)
+    text = (
+        '姓名,手机号码\r\n张三,13800138000\r\n\r\n"李\r\n\r\n四",13900139000\r\n\r\n\r\n'
+        '王五,123\r\n"赵\n六",13700137000\n'
+    )
+    summary = run_import(make_csv(text, encoding=encoding))
+    assert summary["encoding"] == encoding
+    assert {n: o[0] for n, o in outcomes(summary["batch_id"]).items()} == {
+        2: "created",
+        3: "skipped",
+        4: "created",
+        5: "skipped",
+        6: "skipped",
+        7: "failed",
+        8: "created",
+    }
+    assert query("SELECT name FROM customers ORDER BY mobile") == [("赵\n六",), ("张三",), ("李\n\n四",)]
+
+
+def test_rule_header_followed_only_by_blank_lines_is_rejected_as_no_data_rows(make_csv, run_import, query):
+    with pytest.raises(FileRejected) as rejected:
+        run_import(make_csv("姓名,手机号码\n\n,\n\n"))
+    assert "no data rows" in rejected.value.reason
+    assert query("SELECT count(*) FROM import_batches") == [(0,)]
