@@ -73,6 +73,11 @@ class Catalogue:
             refused=frozenset(header_key(h) for h in base["refused"]),
         )
 
+    @property
+    def known_headers(self) -> frozenset[str]:
+        """Every header this catalogue recognises (mapped or refused), in ``header_key`` form."""
+        return frozenset(self.aliases) | self.refused
+
 
 @cache
 def _read_yaml_cached(path: str, mtime: float) -> dict:

@@ -14,48 +14,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-import yaml
 
+from cdp_pipeline.batches import (
+    ImportContext,
+    batch_summary,
+    copy_atomically,
+    create_reason_codes,
+    file_sha256,
+    partition_key_for,
+    previous_import,
+    run_contract,
+    save_context,
+)
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.readers import stage_file
-from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, CustomerImportSettings
-from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql, sql_text
+from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql
 from data_contracts.customer_rows import contract_failures
 
-VALIDATION_BATCH_ROWS = 250_000
 KIND = "customers"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def partition_key_for(sha256: str) -> str:
-    """A file's partition key: its content hash, so the same bytes are one partition."""
-    return sha256[:16]
-
-
-def staging_schema(key: str) -> str:
-    return quote_ident(f"stg_{KIND}_{key}")
-
-
-def reason_catalogue() -> list[dict[str, str]]:
-    return yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
 
 
 def business_date(file_name: str) -> str | None:
@@ -67,54 +51,6 @@ def business_date(file_name: str) -> str | None:
         return dt.date(*map(int, found.groups())).isoformat()
     except ValueError:
         return None
-
-
-@dataclass
-class ImportContext:
-    """What the first step learnt and the later steps need, kept in the staging schema."""
-
-    batch_id: str
-    key: str
-    source: str
-    file_name: str
-    file_sha256: str
-    started_at: str
-    settings: dict
-    headers: list[str]
-    encoding: str
-    refused: list[str]
-    unknown: list[str]
-    status: str = "staged"
-    previous: dict | None = None
-    move_source: bool = False
-
-    @property
-    def staging(self) -> str:
-        return staging_schema(self.key)
-
-
-def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TABLE {context.staging}.import_context AS SELECT CAST($c AS JSON) AS context",
-        {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False)},
-    )
-
-
-def load_context(con: duckdb.DuckDBPyConnection, key: str) -> ImportContext:
-    row = con.execute(f"SELECT CAST(context AS VARCHAR) FROM {staging_schema(key)}.import_context").fetchone()
-    return ImportContext(**json.loads(row[0]))
-
-
-def previous_import(con: duckdb.DuckDBPyConnection, sha256: str) -> dict | None:
-    """The first completed batch of the same bytes: only a succeeded batch counts as imported."""
-    cursor = con.execute(
-        "SELECT batch_id, status, scanned, skipped, created, updated, failed, failure_file, file_name "
-        "FROM import_batches "
-        "WHERE kind = $kind AND file_sha256 = $sha AND status = 'succeeded' ORDER BY started_at LIMIT 1",
-        {"kind": KIND, "sha": sha256},
-    )
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
 
 
 def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
@@ -156,6 +92,7 @@ def stage_customer_file(
     key = partition_key_for(sha256)
     started = dt.datetime.now()
     context = ImportContext(
+        kind=KIND,
         batch_id=f"{started:%Y%m%d%H%M%S%f}-{key[:8]}",
         key=key,
         source=str(source),
@@ -164,21 +101,18 @@ def stage_customer_file(
         started_at=started.isoformat(sep=" "),
         settings=dataclasses.asdict(settings),
         headers=[],
-        encoding="",
-        refused=[],
-        unknown=[],
         move_source=move_source,
     )
     staging = context.staging
     con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE; CREATE SCHEMA {staging}")
-    previous = None if force else previous_import(con, sha256)
+    previous = None if force else previous_import(con, KIND, sha256)
     if previous:
         context.status, context.previous = "already_imported", previous
         save_context(con, context)
         return context
     try:
         staged = stage_file(
-            con, source, f"{staging}.file_rows", paths.work, catalogue, settings.encoding, settings.sheet
+            con, source, f"{staging}.file_rows", paths.work, catalogue.known_headers, settings.encoding, settings.sheet
         )
         mapping = map_headers(staged.headers, catalogue, source)
         parts = {
@@ -192,10 +126,7 @@ def stage_customer_file(
             raise FileRejected(source, "no data rows: the file has a header but no rows below it")
         for step in ("customer_row_identities", "customer_row_attributes"):
             run_sql(con, step, **parts)
-        codes = pd.DataFrame(reason_catalogue()).reset_index(names="priority")
-        con.register("reason_catalogue", codes)
-        con.execute(f"CREATE TABLE {staging}.reason_codes AS SELECT code, priority, reason FROM reason_catalogue")
-        con.unregister("reason_catalogue")
+        create_reason_codes(con, staging)
     except BaseException:
         con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
         raise
@@ -212,20 +143,11 @@ def _list_of_cells(width: int) -> str:
 def validate_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
     """Step 2: the pandera contract over the non-empty rows, in Arrow batches."""
     staging = context.staging
-    con.execute(f"CREATE OR REPLACE TABLE {staging}.contract_failures (row_number BIGINT, reason_code VARCHAR)")
     if context.status != "staged":
+        con.execute(f"CREATE OR REPLACE TABLE {staging}.contract_failures (row_number BIGINT, reason_code VARCHAR)")
         return {}
-    reader = con.sql(render_sql("customer_rows_for_contract", staging=staging)).to_arrow_reader(VALIDATION_BATCH_ROWS)
-    failures = [contract_failures(batch.to_pandas().set_index("row_number")) for batch in reader]
-    failures = pd.concat(failures) if failures else None
-    if failures is not None and len(failures):
-        con.register("batch_failures", failures)
-        con.execute(f"INSERT INTO {staging}.contract_failures SELECT row_number, reason_code FROM batch_failures")
-        con.unregister("batch_failures")
-    rows = con.execute(
-        f"SELECT reason_code, count(*) FROM {staging}.contract_failures GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
-    return dict(rows)
+    rows_sql = render_sql("customer_rows_for_contract", staging=staging)
+    return run_contract(con, rows_sql, contract_failures, f"{staging}.contract_failures")
 
 
 def match_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
@@ -256,7 +178,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
     if context.status == "already_imported":
         con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
         _finish_source(context)
-        return {**batch_summary(con, context.previous["batch_id"]), "status": "already_imported"}
+        return {**batch_summary(con, context.previous), "status": "already_imported"}
     settings = CustomerImportSettings(**{**context.settings, "tags": tuple(context.settings["tags"])})
     staging = context.staging
     now = dt.datetime.now()
@@ -298,7 +220,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         ).fetchone()[0]
         if failed:
             write_failure_csv(con, context.batch_id, context.headers, failure_file)
-        _copy_atomically(Path(context.source), archive_file)
+        copy_atomically(Path(context.source), archive_file)
         run_sql(
             con,
             "import_batches",
@@ -333,29 +255,6 @@ def _finish_source(context: ImportContext) -> None:
     """A file taken from the inbox leaves it once imported (its copy is in the archive)."""
     if context.move_source:
         Path(context.source).unlink(missing_ok=True)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, temporary)
-    temporary.replace(target)
-
-
-SUMMARY_COLUMNS = ("batch_id", "status", "scanned", "skipped", "created", "updated", "failed", "failure_file")
-
-
-def batch_summary(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict:
-    row = con.execute(
-        f"SELECT {', '.join(SUMMARY_COLUMNS)}, CAST(refused_columns AS VARCHAR), CAST(unknown_columns AS VARCHAR), "
-        "encoding, file_name FROM import_batches WHERE batch_id = $b",
-        {"b": batch_id},
-    ).fetchone()
-    summary = dict(zip(SUMMARY_COLUMNS, row[: len(SUMMARY_COLUMNS)], strict=True))
-    summary["refused_columns"] = json.loads(row[-4] or "[]")
-    summary["unknown_columns"] = json.loads(row[-3] or "[]")
-    summary["encoding"], summary["file_name"] = row[-2], row[-1]
-    return summary
 
 
 def plan_customer_import(source: Path, settings: CustomerImportSettings, paths: CdpPaths, catalogue: Catalogue) -> dict:
@@ -397,18 +296,3 @@ def import_customer_file(
         validate_customer_rows(con, context)
         match_customer_rows(con, context)
         return write_customer_base(con, context, paths)
-
-
-__all__ = [
-    "FileRejected",
-    "ImportContext",
-    "file_sha256",
-    "import_customer_file",
-    "load_context",
-    "match_customer_rows",
-    "plan_customer_import",
-    "stage_customer_file",
-    "validate_customer_rows",
-    "write_customer_base",
-    "sql_text",
-]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from cdp_pipeline.customer_import import file_sha256, partition_key_for
+from cdp_pipeline.batches import file_sha256, partition_key_for
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")

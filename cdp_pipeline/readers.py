@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cdp_pipeline.catalogue import Catalogue, header_key
+from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
 
 CHUNK_BYTES = 1 << 20
@@ -71,7 +71,7 @@ def stage_file(
     path: Path,
     table: str,
     work_dir: Path,
-    catalogue: Catalogue,
+    known_headers: frozenset[str],
     encoding: str = "auto",
     sheet: str | None = None,
 ) -> StagedFile:
@@ -80,14 +80,15 @@ def stage_file(
         raise FileRejected(path, "the file is empty (0 bytes)")
     if is_xlsx(path) or path.suffix.lower() in (".xlsx", ".xlsm"):
         return _stage_xlsx(con, path, table, sheet)
-    return _stage_csv(con, path, table, work_dir, catalogue, encoding)
+    return _stage_csv(con, path, table, work_dir, known_headers, encoding)
 
 
 # --- CSV ---------------------------------------------------------------------------------
 
 
-def detect_encoding(path: Path, catalogue: Catalogue) -> str:
-    """BOM or valid UTF-8 → utf-8; otherwise the Chinese codec whose header the catalogue knows."""
+def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
+    """BOM or valid UTF-8 → utf-8; otherwise the Chinese codec whose header names are known
+    (``known_headers`` holds ``header_key`` forms), then whose text reads as common Chinese."""
     with path.open("rb") as handle:
         head = handle.read(CHUNK_BYTES)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -102,7 +103,7 @@ def detect_encoding(path: Path, catalogue: Catalogue) -> str:
     def score(name: str) -> tuple[int, int, int]:
         """Known headers, then common characters (names, places), then fewest decoding errors."""
         header = next(csv.reader([first_line.decode(CODECS[name], errors="replace")]), [])
-        known = sum(header_key(c) in catalogue.aliases or header_key(c) in catalogue.refused for c in header)
+        known = sum(header_key(c) in known_headers for c in header)
         text = sample.decode(CODECS[name], errors="replace")
         return known, sum(text.count(c) for c in COMMON_CHINESE), -text.count("\ufffd")
 
@@ -174,9 +175,9 @@ def _sniff_delimiter(path: Path) -> str:
 
 
 def _stage_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, work_dir: Path, catalogue: Catalogue, encoding: str
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, work_dir: Path, known_headers: frozenset[str], encoding: str
 ) -> StagedFile:
-    chosen = detect_encoding(path, catalogue) if encoding == "auto" else encoding
+    chosen = detect_encoding(path, known_headers) if encoding == "auto" else encoding
     work_dir.mkdir(parents=True, exist_ok=True)
     normalized = work_dir / f"{table.replace('.', '_').replace(chr(34), '')}.csv"
     try:

@@ -114,7 +114,7 @@ def import_customers(args: argparse.Namespace) -> int:
 
 def run_customer_import(path: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
     """One file through the customer_import job, in this process, on the shared instance."""
-    from cdp_pipeline.customer_import import file_sha256, partition_key_for
+    from cdp_pipeline.batches import file_sha256, partition_key_for
     from cdp_pipeline.settings import CdpPaths
     from dagster_project.defs.customers.assets import customer_import_run_config
     from dagster_project.defs.customers.partitions import customer_files

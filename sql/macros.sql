@@ -105,3 +105,20 @@ CREATE OR REPLACE MACRO mask_mobile(m) AS
     CASE WHEN length(m) >= 7 THEN left(m, 3) || '****' || right(m, 4) WHEN m IS NOT NULL THEN '****' END;
 CREATE OR REPLACE MACRO mask_email(e) AS
     CASE WHEN e LIKE '%@%' THEN left(e, 1) || '***@' || split_part(e, '@', 2) WHEN e IS NOT NULL THEN '***' END;
+
+-- Tmall export cells: ids come as ="3515...", phones as '139..., empty as null, 'null or NaN.
+CREATE OR REPLACE MACRO tmall_text(raw) AS (
+    WITH unwrapped AS (
+        SELECT regexp_replace(regexp_replace(strip_space(raw), '^="(.*)"$', '\1'), '^''', '') AS v
+    )
+    SELECT CASE WHEN lower(strip_space(v)) IN ('', 'null', 'nan') THEN NULL ELSE strip_space(v) END FROM unwrapped
+);
+
+-- Money: 12.50, 1,234.00 or 0元.
+CREATE OR REPLACE MACRO parse_money(raw) AS
+    try_cast(replace(replace(tmall_text(raw), '元', ''), ',', '') AS DECIMAL(18, 2));
+
+-- Times as exported (2017-07-08 00:42:32) or after a save in Excel (2016/5/23 22:02).
+CREATE OR REPLACE MACRO parse_timestamp(raw) AS
+    try_strptime(tmall_text(raw), ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
+                                   '%Y-%m-%d', '%Y/%m/%d']);

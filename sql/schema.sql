@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS import_batches (
     unknown_columns JSON,
     failure_file VARCHAR,
     archive_file VARCHAR,
-    business_date DATE
+    business_date DATE,
+    details JSON  -- kind-specific figures (Tmall: orders_scanned, items_imported, ...)
 );
 
 CREATE TABLE IF NOT EXISTS import_failures (

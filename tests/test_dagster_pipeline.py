@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from cdp_pipeline.customer_import import file_sha256, partition_key_for
+from cdp_pipeline.batches import file_sha256, partition_key_for
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 
 CUSTOMERS = "客户ID,姓名,手机号码,邮箱,微信openid\n,张三,13800138000,zs@example.com,oA1\n,李四,13900139000,,\n,,,,\n"

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from cdp_pipeline import customer_import as ci
+from cdp_pipeline.batches import file_sha256, load_context, partition_key_for
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
@@ -87,8 +88,8 @@ def customer_file(
     path = Path(config.source_path) if config.source_path else locate_file(warehouse.paths, "customers", key)
     if path is None or not path.is_file():
         raise FileRejected(path or key, "the file of this partition is neither in the inbox nor in the archive")
-    sha256 = ci.file_sha256(path)
-    if ci.partition_key_for(sha256) != key:
+    sha256 = file_sha256(path)
+    if partition_key_for(sha256) != key:
         raise FileRejected(path, f"its content changed since it was registered as partition {key}")
     return dg.Output(
         {"path": str(path), "sha256": sha256, "move_source": config.move_source},
@@ -136,7 +137,7 @@ def customer_staging_rows(
 def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every row's verdict under the pandera contract (data_contracts/customer_rows.py)."""
     with warehouse.connect() as con:
-        staged = ci.load_context(con, context.partition_key)
+        staged = load_context(con, ci.KIND, context.partition_key)
         failures = ci.validate_customer_rows(con, staged)
     return dg.MaterializeResult(
         metadata={"invalid_rows_by_reason": dg.MetadataValue.json(failures), "invalid_rows": sum(failures.values())}
@@ -159,7 +160,7 @@ def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: Wareho
 def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Match and write in one step: matching must see the same base that the transaction writes."""
     with warehouse.connect() as con:
-        staged = ci.load_context(con, context.partition_key)
+        staged = load_context(con, ci.KIND, context.partition_key)
         counts = ci.match_customer_rows(con, staged)
         reasons = ci.failure_reasons(con, staged) if counts else {}
         preview = ci.preview(con, staged) if counts else []

@@ -1,0 +1,148 @@
+"""What every import shares: content hashes and partition keys, the staging schema that
+carries an import from step to step, the batch record, reason codes, contracts and archives."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import yaml
+
+from cdp_pipeline.settings import CONTRACTS_DIR
+from cdp_pipeline.warehouse import quote_ident
+
+CONTRACT_BATCH_ROWS = 250_000
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def partition_key_for(sha256: str) -> str:
+    """A file's partition key: its content hash, so the same bytes are one partition."""
+    return sha256[:16]
+
+
+def staging_schema(kind: str, key: str) -> str:
+    return quote_ident(f"stg_{kind}_{key}")
+
+
+@dataclass
+class ImportContext:
+    """What the first step learnt and the later steps need, kept in the staging schema."""
+
+    kind: str
+    batch_id: str
+    key: str
+    source: str
+    file_name: str
+    file_sha256: str
+    started_at: str
+    settings: dict
+    headers: list[str]
+    encoding: str = ""
+    refused: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    status: str = "staged"
+    previous: dict | None = None
+    move_source: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def staging(self) -> str:
+        return staging_schema(self.kind, self.key)
+
+
+def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {context.staging}.import_context AS SELECT CAST($c AS JSON) AS context",
+        {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False, default=str)},
+    )
+
+
+def load_context(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> ImportContext:
+    row = con.execute(f"SELECT CAST(context AS VARCHAR) FROM {staging_schema(kind, key)}.import_context").fetchone()
+    return ImportContext(**json.loads(row[0]))
+
+
+def previous_import(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> str | None:
+    """The first completed batch of the same bytes: only a succeeded batch counts as imported."""
+    row = con.execute(
+        "SELECT batch_id FROM import_batches WHERE kind = $kind AND file_sha256 = $sha AND status = 'succeeded' "
+        "ORDER BY started_at LIMIT 1",
+        {"kind": kind, "sha": sha256},
+    ).fetchone()
+    return row[0] if row else None
+
+
+def reason_catalogue() -> list[dict[str, str]]:
+    return yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
+
+
+def create_reason_codes(con: duckdb.DuckDBPyConnection, staging: str) -> None:
+    """The reason codes with their priority (file order) and human reason, for the batch's SQL."""
+    codes = pd.DataFrame(reason_catalogue()).reset_index(names="priority")
+    con.register("reason_catalogue", codes)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {staging}.reason_codes AS SELECT code, priority, reason FROM reason_catalogue"
+        )
+    finally:
+        con.unregister("reason_catalogue")
+
+
+def run_contract(
+    con: duckdb.DuckDBPyConnection,
+    rows_sql: str,
+    contract_failures: Callable[[pd.DataFrame], pd.DataFrame],
+    target: str,
+) -> dict[str, int]:
+    """Judge ``rows_sql`` (ordered, with row_number) by a pandera contract in Arrow batches;
+    failures (row_number, reason_code) go to the ``target`` table."""
+    con.execute(f"CREATE OR REPLACE TABLE {target} (row_number BIGINT, reason_code VARCHAR)")
+    reader = con.sql(rows_sql).to_arrow_reader(CONTRACT_BATCH_ROWS)
+    failures = [contract_failures(batch.to_pandas().set_index("row_number")) for batch in reader]
+    found = pd.concat(failures) if failures else None
+    if found is not None and len(found):
+        con.register("contract_batch_failures", found)
+        try:
+            con.execute(f"INSERT INTO {target} SELECT row_number, reason_code FROM contract_batch_failures")
+        finally:
+            con.unregister("contract_batch_failures")
+    return dict(con.execute(f"SELECT reason_code, count(*) FROM {target} GROUP BY ALL ORDER BY ALL").fetchall())
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, temporary)
+    temporary.replace(target)
+
+
+SUMMARY_COLUMNS = ("batch_id", "status", "scanned", "skipped", "created", "updated", "failed", "failure_file")
+
+
+def batch_summary(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict:
+    """A batch as the CLI reports it (the JSON keys of issue 3), with its column findings."""
+    cursor = con.execute(
+        f"SELECT {', '.join(SUMMARY_COLUMNS)}, CAST(refused_columns AS VARCHAR) AS refused_columns, "
+        "CAST(unknown_columns AS VARCHAR) AS unknown_columns, encoding, file_name, CAST(details AS VARCHAR) AS details "
+        "FROM import_batches WHERE batch_id = $b",
+        {"b": batch_id},
+    )
+    summary = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+    summary["refused_columns"] = json.loads(summary["refused_columns"] or "[]")
+    summary["unknown_columns"] = json.loads(summary["unknown_columns"] or "[]")
+    details = json.loads(summary.pop("details") or "{}")
+    return {**summary, **details}
