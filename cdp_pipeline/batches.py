@@ -57,11 +57,17 @@ class ImportContext:
     status: str = "staged"
     previous: dict | None = None
     move_source: bool = False
+    other_sources: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
     def staging(self) -> str:
         return staging_schema(self.kind, self.key)
+
+    @property
+    def sources(self) -> list[Path]:
+        """Every file of the import (a Tmall export is a pair)."""
+        return [Path(self.source), *map(Path, self.other_sources)]
 
 
 def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import duckdb
 
+from cdp_pipeline.batch_writes import finish_already_imported, write_batch
 from cdp_pipeline.batches import (
     ImportContext,
-    batch_summary,
-    copy_atomically,
     create_reason_codes,
     file_sha256,
     partition_key_for,
@@ -33,7 +32,6 @@ from cdp_pipeline.batches import (
 )
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
-from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.readers import stage_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql
@@ -176,85 +174,33 @@ def preview(con: duckdb.DuckDBPyConnection, context: ImportContext) -> list[dict
 def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, paths: CdpPaths) -> dict:
     """Step 4: one transaction writes the base, the failures and the batch record."""
     if context.status == "already_imported":
-        con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
-        _finish_source(context)
-        return {**batch_summary(con, context.previous), "status": "already_imported"}
+        return finish_already_imported(con, context)
     settings = CustomerImportSettings(**{**context.settings, "tags": tuple(context.settings["tags"])})
-    staging = context.staging
-    now = dt.datetime.now()
-    failure_file = paths.failures / f"{context.batch_id}.csv"
-    archive_file = paths.archive / context.batch_id / context.file_name
-    params = {
-        "batch_id": context.batch_id,
-        "now": now,
-        "tags": list(settings.tags),
-        "group": settings.group,
-        "initial_source": settings.initial_source,
-        "initial_source_content": settings.initial_source_content,
-        "campaign": settings.campaign,
-        "source_policy": settings.source_policy,
-    }
     steps = [
         "customer_attribute_changes",
         "customers_created",
         "customers_updated",
         "customer_identities_added",
         "customer_attributes_upserted",
-        "customer_tag_assignments",
-        "tags_created",
-        "customer_tags_added",
-        "customer_tags",
-        "groups_created",
-        "group_members",
+        "customer_batch_customers",
         *(["customer_events"] if settings.mode == "normal" else []),
-        "import_failures",
-        "import_row_outcomes",
     ]
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for step in steps:
-            sql = render_sql(step, staging=staging)
-            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        failed = con.execute(
-            "SELECT count(*) FROM import_failures WHERE batch_id = $b", {"b": context.batch_id}
-        ).fetchone()[0]
-        if failed:
-            write_failure_csv(con, context.batch_id, context.headers, failure_file)
-        copy_atomically(Path(context.source), archive_file)
-        run_sql(
-            con,
-            "import_batches",
-            {
-                "batch_id": context.batch_id,
-                "file_name": context.file_name,
-                "file_sha256": context.file_sha256,
-                "started_at": context.started_at,
-                "now": now,
-                "encoding": context.encoding,
-                "headers": json.dumps(context.headers, ensure_ascii=False),
-                "settings": json.dumps(context.settings, ensure_ascii=False),
-                "refused": json.dumps(context.refused, ensure_ascii=False),
-                "unknown": json.dumps(context.unknown, ensure_ascii=False),
-                "failure_file": str(failure_file) if failed else None,
-                "archive_file": str(archive_file),
-                "business_date": business_date(context.file_name),
-            },
-            staging=staging,
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    summary = batch_summary(con, context.batch_id)
-    con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
-    _finish_source(context)
-    return summary
-
-
-def _finish_source(context: ImportContext) -> None:
-    """A file taken from the inbox leaves it once imported (its copy is in the archive)."""
-    if context.move_source:
-        Path(context.source).unlink(missing_ok=True)
+    return write_batch(
+        con,
+        context,
+        paths,
+        steps,
+        outcomes=f"{context.staging}.customer_row_outcomes",
+        rows=f"{context.staging}.customer_rows",
+        params={
+            "initial_source": settings.initial_source,
+            "initial_source_content": settings.initial_source_content,
+            "campaign": settings.campaign,
+            "source_policy": settings.source_policy,
+        },
+        tag_events=settings.mode == "normal",
+        business_date=business_date(context.file_name),
+    )
 
 
 def plan_customer_import(source: Path, settings: CustomerImportSettings, paths: CdpPaths, catalogue: Catalogue) -> dict:

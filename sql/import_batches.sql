@@ -2,10 +2,12 @@
 -- this row exists with status succeeded.
 INSERT INTO import_batches (batch_id, kind, file_name, file_sha256, status, scanned, skipped, created,
                             updated, failed, started_at, finished_at, encoding, headers, settings,
-                            refused_columns, unknown_columns, failure_file, archive_file, business_date)
-SELECT $batch_id, 'customers', $file_name, $file_sha256, 'succeeded',
+                            refused_columns, unknown_columns, failure_file, archive_file, business_date,
+                            details)
+SELECT $batch_id, $kind, $file_name, $file_sha256, 'succeeded',
        count(*), count(*) FILTER (WHERE outcome = 'skipped'), count(*) FILTER (WHERE outcome = 'created'),
        count(*) FILTER (WHERE outcome = 'updated'), count(*) FILTER (WHERE outcome = 'failed'),
        $started_at, $now, $encoding, CAST($headers AS JSON), CAST($settings AS JSON),
-       CAST($refused AS JSON), CAST($unknown AS JSON), $failure_file, $archive_file, $business_date
-FROM {staging}.customer_row_outcomes;
+       CAST($refused AS JSON), CAST($unknown AS JSON), $failure_file, $archive_file, $business_date,
+       CAST($details AS JSON)
+FROM {outcomes};

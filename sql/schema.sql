@@ -114,3 +114,60 @@ CREATE TABLE IF NOT EXISTS import_row_outcomes (
     customer_id VARCHAR,
     matched_by VARCHAR
 );
+
+-- Tmall orders (SPEC §3): one row per order id, holding its latest exported state.
+CREATE TABLE IF NOT EXISTS orders (
+    order_id VARCHAR PRIMARY KEY,
+    customer_id VARCHAR NOT NULL,
+    status VARCHAR,
+    ordered_at TIMESTAMP,
+    paid_at TIMESTAMP,
+    total_amount DECIMAL(18, 2),
+    paid_amount DECIMAL(18, 2),
+    receiver_name VARCHAR,
+    receiver_mobile VARCHAR,
+    province VARCHAR,
+    city VARCHAR,
+    address VARCHAR,
+    buyer_nick VARCHAR,
+    shop_name VARCHAR,
+    export_at TIMESTAMP,
+    batch_id VARCHAR,
+    first_batch_id VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS order_items (
+    order_id VARCHAR NOT NULL,
+    line_number BIGINT NOT NULL,
+    sub_order_id VARCHAR,
+    title VARCHAR,
+    price DECIMAL(18, 2),
+    quantity BIGINT,
+    sku_code VARCHAR,
+    external_code VARCHAR,
+    properties VARCHAR,
+    status VARCHAR,
+    export_at TIMESTAMP,
+    batch_id VARCHAR
+);
+
+-- Every state of an order any export showed, accepted or not, with the export's date. The
+-- orders table is the latest of these by export date, so exports imported in any order end in
+-- the same state as exports imported in date order (issue 4, backfills).
+CREATE TABLE IF NOT EXISTS tmall_order_history (
+    order_id VARCHAR NOT NULL,
+    export_at TIMESTAMP NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    status VARCHAR,
+    ordered_at TIMESTAMP,
+    paid_at TIMESTAMP,
+    total_amount DECIMAL(18, 2),
+    paid_amount DECIMAL(18, 2),
+    receiver_name VARCHAR,
+    receiver_mobile VARCHAR,
+    province VARCHAR,
+    city VARCHAR,
+    address VARCHAR,
+    buyer_nick VARCHAR,
+    shop_name VARCHAR
+);

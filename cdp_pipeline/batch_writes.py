@@ -1,0 +1,117 @@
+"""The write step every import ends with: one DuckDB transaction per batch.
+
+A kind-specific list of SQL steps writes its tables (customers, orders, ...); then the steps
+all imports share — tags and the static group for the batch's customers, tag events, the
+failure rows, the row outcomes, the refreshed purchase profiles — and last the batch record.
+Failure and archive files are written to temporary names and renamed before the commit, so a
+crash leaves either no batch or a complete one; only a committed batch counts as imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+
+from cdp_pipeline.batches import ImportContext, batch_summary, copy_atomically
+from cdp_pipeline.failure_files import write_failure_csv
+from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.warehouse import render_sql
+
+SHARED_STEPS = (
+    "customer_tag_assignments",
+    "tags_created",
+    "customer_tags_added",
+    "customer_tags",
+    "groups_created",
+    "group_members",
+)
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection,
+    context: ImportContext,
+    paths: CdpPaths,
+    steps: list[str],
+    outcomes: str,
+    rows: str,
+    params: dict,
+    tag_events: bool,
+    business_date: str | None = None,
+    details: dict | None = None,
+) -> dict:
+    """Run ``steps`` and the shared steps in one transaction and record the batch."""
+    staging = context.staging
+    now = dt.datetime.now()
+    failure_file = paths.failures / f"{context.batch_id}.csv"
+    archive_folder = paths.archive / context.batch_id
+    params = {
+        **params,
+        "batch_id": context.batch_id,
+        "now": now,
+        "tags": list(context.settings.get("tags") or []),
+        "group": context.settings.get("group"),
+    }
+    tables = {"staging": staging, "outcomes": outcomes, "rows": rows}
+    all_steps = [
+        *steps,
+        *SHARED_STEPS,
+        *(["tag_added_events"] if tag_events else []),
+        "import_failures",
+        "import_row_outcomes",
+        "customer_profiles",
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for step in all_steps:
+            sql = render_sql(step, **tables)
+            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        failed = con.execute(
+            "SELECT count(*) FROM import_failures WHERE batch_id = $b", {"b": context.batch_id}
+        ).fetchone()[0]
+        if failed:
+            write_failure_csv(con, context.batch_id, context.headers, failure_file)
+        for source in context.sources:
+            copy_atomically(source, archive_folder / source.name)
+        record = {
+            "kind": context.kind,
+            "batch_id": context.batch_id,
+            "file_name": context.file_name,
+            "file_sha256": context.file_sha256,
+            "started_at": context.started_at,
+            "now": now,
+            "encoding": context.encoding,
+            "headers": json.dumps(context.headers, ensure_ascii=False),
+            "settings": json.dumps(context.settings, ensure_ascii=False),
+            "refused": json.dumps(context.refused, ensure_ascii=False),
+            "unknown": json.dumps(context.unknown, ensure_ascii=False),
+            "failure_file": str(failure_file) if failed else None,
+            "archive_file": str(archive_folder / context.file_name),
+            "business_date": business_date,
+            "details": json.dumps(details or {}, ensure_ascii=False, default=str),
+        }
+        con.execute(render_sql("import_batches", **tables), record)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    summary = batch_summary(con, context.batch_id)
+    con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
+    release_sources(context)
+    return summary
+
+
+def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict:
+    """The same bytes were imported before: report that batch, change nothing."""
+    con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
+    release_sources(context)
+    return {**batch_summary(con, context.previous), "status": "already_imported"}
+
+
+def release_sources(context: ImportContext) -> None:
+    """Files taken from an inbox leave it once imported (their copies are in the archive)."""
+    if context.move_source:
+        for source in context.sources:
+            Path(source).unlink(missing_ok=True)

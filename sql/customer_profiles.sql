@@ -1,0 +1,16 @@
+-- customer_profiles: each customer's purchase figures (seed 001: points, order count, order
+-- amount, first and last purchase), over accepted orders only — a refunded, closed order stays
+-- in orders with its status but no longer counts. Rebuilt in every import's transaction.
+CREATE OR REPLACE TABLE customer_profiles AS
+SELECT
+    c.customer_id,
+    c.points,
+    count(o.order_id) AS order_count,
+    coalesce(sum(o.paid_amount), 0)::DECIMAL(18, 2) AS order_amount,
+    min(o.ordered_at) AS first_purchase_at,
+    max(o.ordered_at) AS last_purchase_at
+FROM customers c
+LEFT JOIN orders o
+    ON o.customer_id = c.customer_id
+   AND o.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货')
+GROUP BY c.customer_id, c.points;
