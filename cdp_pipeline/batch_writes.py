@@ -41,6 +41,7 @@ def write_batch(
     tag_events: bool,
     business_date: str | None = None,
     details: dict | None = None,
+    other_failure_headers: dict[str, list[str]] | None = None,
 ) -> dict:
     """Run ``steps`` and the shared steps in one transaction and record the batch."""
     staging = context.staging
@@ -68,11 +69,19 @@ def write_batch(
         for step in all_steps:
             sql = render_sql(step, **tables)
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        failed = con.execute(
-            "SELECT count(*) FROM import_failures WHERE batch_id = $b", {"b": context.batch_id}
-        ).fetchone()[0]
-        if failed:
+        failed = dict(
+            con.execute(
+                "SELECT file_role, count(*) FROM import_failures WHERE batch_id = $b GROUP BY ALL",
+                {"b": context.batch_id},
+            ).fetchall()
+        )
+        if failed.get(None):
             write_failure_csv(con, context.batch_id, context.headers, failure_file)
+        details = dict(details or {})
+        for role, headers in (other_failure_headers or {}).items():
+            if failed.get(role):
+                target = failure_file.with_name(f"{context.batch_id}.{role}.csv")
+                details[f"{role}_failure_file"] = str(write_failure_csv(con, context.batch_id, headers, target, role))
         for source in context.sources:
             copy_atomically(source, archive_folder / source.name)
         record = {
@@ -87,10 +96,10 @@ def write_batch(
             "settings": json.dumps(context.settings, ensure_ascii=False),
             "refused": json.dumps(context.refused, ensure_ascii=False),
             "unknown": json.dumps(context.unknown, ensure_ascii=False),
-            "failure_file": str(failure_file) if failed else None,
+            "failure_file": str(failure_file) if failed.get(None) else None,
             "archive_file": str(archive_folder / context.file_name),
             "business_date": business_date,
-            "details": json.dumps(details or {}, ensure_ascii=False, default=str),
+            "details": json.dumps(details, ensure_ascii=False, default=str),
         }
         con.execute(render_sql("import_batches", **tables), record)
         con.execute("COMMIT")

@@ -98,14 +98,11 @@ def reason_catalogue() -> list[dict[str, str]]:
 
 def create_reason_codes(con: duckdb.DuckDBPyConnection, staging: str) -> None:
     """The reason codes with their priority (file order) and human reason, for the batch's SQL."""
-    codes = pd.DataFrame(reason_catalogue()).reset_index(names="priority")
-    con.register("reason_catalogue", codes)
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {staging}.reason_codes AS SELECT code, priority, reason FROM reason_catalogue"
-        )
-    finally:
-        con.unregister("reason_catalogue")
+    con.execute(f"CREATE OR REPLACE TABLE {staging}.reason_codes (code VARCHAR, priority INTEGER, reason VARCHAR)")
+    con.executemany(
+        f"INSERT INTO {staging}.reason_codes VALUES (?, ?, ?)",
+        [(entry["code"], priority, entry["reason"]) for priority, entry in enumerate(reason_catalogue())],
+    )
 
 
 def run_contract(

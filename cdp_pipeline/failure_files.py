@@ -28,23 +28,26 @@ def failure_columns(headers: list[str]) -> list[str]:
     return [*names, *EXTRA_COLUMNS]
 
 
-def failure_rows_sql(headers: list[str]) -> str:
-    """SELECT of a batch's failures ($batch_id) as the failure file's rows."""
+def failure_rows_sql(headers: list[str], file_role: str | None = None) -> str:
+    """SELECT of a batch's failures ($batch_id) of one file (the main one, or e.g. 'items')."""
     names = failure_columns(headers)
     cells = [f"raw->>{i} AS {quote_ident(name)}" for i, name in enumerate(names[: len(headers)])]
     return (
         f"SELECT {', '.join(cells)}, row_number, reason_code, reason "
-        "FROM import_failures WHERE batch_id = $batch_id ORDER BY row_number"
+        "FROM import_failures WHERE batch_id = $batch_id AND file_role IS NOT DISTINCT FROM $file_role "
+        "ORDER BY row_number"
     )
 
 
-def write_failure_csv(con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path) -> Path:
+def write_failure_csv(
+    con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path, file_role: str | None = None
+) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     plain = target.with_name(f".{target.name}.plain.tmp")
     with_bom = target.with_name(f".{target.name}.tmp")
     con.execute(
-        f"COPY ({failure_rows_sql(headers)}) TO '{_path_literal(plain)}' (FORMAT csv, HEADER true)",
-        {"batch_id": batch_id},
+        f"COPY ({failure_rows_sql(headers, file_role)}) TO '{_path_literal(plain)}' (FORMAT csv, HEADER true)",
+        {"batch_id": batch_id, "file_role": file_role},
     )
     with plain.open("rb") as source, with_bom.open("wb") as out:
         out.write(codecs.BOM_UTF8)
@@ -65,7 +68,7 @@ def write_failure_xlsx(con: duckdb.DuckDBPyConnection, batch_id: str, headers: l
     )
     sheet = workbook.add_worksheet("failures")
     sheet.write_row(0, 0, failure_columns(headers))
-    cursor = con.execute(failure_rows_sql(headers), {"batch_id": batch_id})
+    cursor = con.execute(failure_rows_sql(headers), {"batch_id": batch_id, "file_role": None})
     row_index = 1
     while rows := cursor.fetchmany(10_000):
         for row in rows:

@@ -79,3 +79,12 @@ class CustomerImportSettings:
     mode: Mode = "normal"
     encoding: Encoding = "auto"
     sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class TmallImportSettings:
+    """What the team chooses for one Tmall export import (CLI flags, run config or sidecar)."""
+
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    encoding: Encoding = "auto"

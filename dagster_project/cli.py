@@ -260,7 +260,7 @@ def export_failures(args: argparse.Namespace) -> int:
             raise FileRejected(args.batch_id, "no such batch (see `cdp batches`)")
         headers = json.loads(row[0] or "[]")
         if args.out is None:
-            frame = con.execute(failure_rows_sql(headers), {"batch_id": args.batch_id}).df()
+            frame = con.execute(failure_rows_sql(headers), {"batch_id": args.batch_id, "file_role": None}).df()
             frame.columns = failure_columns(headers)
             frame.to_csv(sys.stdout, index=False)
         elif args.out.suffix.lower() == ".xlsx":

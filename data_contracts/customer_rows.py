@@ -44,16 +44,26 @@ customer_row_contract = pa.DataFrameSchema(
 )
 
 
-def contract_failures(batch: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``batch`` (indexed by row_number) that break the contract: (row_number, reason_code)."""
+def collect_failures(contract: pa.DataFrameSchema, batch: pd.DataFrame) -> pd.DataFrame:
+    """Run ``contract`` lazily; its failure cases as (row_number, reason_code) rows.
+
+    A failure that names no row (a missing column, a wrong dtype) is a broken pipeline, not bad
+    data, so it raises instead of passing rows silently.
+    """
     try:
-        customer_row_contract.validate(batch, lazy=True)
+        contract.validate(batch, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
-        cases = cases[cases["index"].notna()]
+        if cases["index"].isna().any():
+            raise
         return (
             pd.DataFrame({"row_number": cases["index"].astype("int64"), "reason_code": cases["check"].astype(str)})
             .drop_duplicates()
             .reset_index(drop=True)
         )
     return pd.DataFrame({"row_number": pd.Series(dtype="int64"), "reason_code": pd.Series(dtype="str")})
+
+
+def contract_failures(batch: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``batch`` (indexed by row_number) that break the customer contract."""
+    return collect_failures(customer_row_contract, batch)

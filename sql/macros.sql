@@ -9,20 +9,14 @@ CREATE OR REPLACE MACRO strip_space(raw) AS
 
 -- Mobile (SPEC §2): full-width digits, spaces, dashes, a leading apostrophe, an XLSX float
 -- suffix and the +86 / 0086 / 86 / 0 prefixes go; what remains should be 11 digits from 1.
-CREATE OR REPLACE MACRO normalize_mobile(raw) AS (
-    WITH cleaned AS (
-        SELECT regexp_replace(
-                   regexp_replace(
-                       translate(strip_space(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '),
-                       '^''+|[\s\-()]', '', 'g'),
-                   '\.0+$', '') AS v
-    )
-    SELECT nullif(CASE
-        WHEN regexp_full_match(v, '(\+?86|0086)1\d{10}') THEN right(v, 11)
-        WHEN regexp_full_match(v, '01\d{10}') THEN right(v, 11)
-        ELSE v END, '')
-    FROM cleaned
-);
+CREATE OR REPLACE MACRO mobile_cleaned(raw) AS
+    regexp_replace(
+        regexp_replace(translate(strip_space(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '), '^''+|[\s\-()]', '', 'g'),
+        '\.0+$', '');
+CREATE OR REPLACE MACRO normalize_mobile(raw) AS
+    nullif(CASE
+        WHEN regexp_full_match(mobile_cleaned(raw), '(\+?86|0086|0)1\d{10}') THEN right(mobile_cleaned(raw), 11)
+        ELSE mobile_cleaned(raw) END, '');
 
 -- Email: trimmed and lower-cased; the contract checks its shape.
 CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(raw)), '');
@@ -49,13 +43,10 @@ CREATE OR REPLACE MACRO parse_date(raw) AS (
 
 -- Whole numbers (points, employees): "1,234", "12.0" and full-width digits accepted; a
 -- fraction such as 2.5 is not a whole number and does not parse (the row fails invalid_number).
-CREATE OR REPLACE MACRO parse_integer(raw) AS (
-    WITH parsed AS (
-        SELECT try_cast(replace(translate(strip_space(raw), '０１２３４５６７８９', '0123456789'), ',', '')
-                        AS DECIMAL(38, 6)) AS v
-    )
-    SELECT CASE WHEN v = floor(v) THEN CAST(v AS BIGINT) END FROM parsed
-);
+CREATE OR REPLACE MACRO decimal_value(raw) AS
+    try_cast(replace(translate(strip_space(raw), '０１２３４５６７８９', '0123456789'), ',', '') AS DECIMAL(38, 6));
+CREATE OR REPLACE MACRO parse_integer(raw) AS
+    CASE WHEN decimal_value(raw) = floor(decimal_value(raw)) THEN CAST(decimal_value(raw) AS BIGINT) END;
 
 -- Gender to one vocabulary: male, female, unknown.
 CREATE OR REPLACE MACRO normalize_gender(raw) AS (
@@ -107,12 +98,10 @@ CREATE OR REPLACE MACRO mask_email(e) AS
     CASE WHEN e LIKE '%@%' THEN left(e, 1) || '***@' || split_part(e, '@', 2) WHEN e IS NOT NULL THEN '***' END;
 
 -- Tmall export cells: ids come as ="3515...", phones as '139..., empty as null, 'null or NaN.
-CREATE OR REPLACE MACRO tmall_text(raw) AS (
-    WITH unwrapped AS (
-        SELECT regexp_replace(regexp_replace(strip_space(raw), '^="(.*)"$', '\1'), '^''', '') AS v
-    )
-    SELECT CASE WHEN lower(strip_space(v)) IN ('', 'null', 'nan') THEN NULL ELSE strip_space(v) END FROM unwrapped
-);
+CREATE OR REPLACE MACRO tmall_unwrapped(raw) AS
+    strip_space(regexp_replace(regexp_replace(strip_space(raw), '^="(.*)"$', '\1'), '^''', ''));
+CREATE OR REPLACE MACRO tmall_text(raw) AS
+    CASE WHEN lower(tmall_unwrapped(raw)) IN ('', 'null', 'nan') THEN NULL ELSE tmall_unwrapped(raw) END;
 
 -- Money: 12.50, 1,234.00 or 0元.
 CREATE OR REPLACE MACRO parse_money(raw) AS

@@ -104,7 +104,8 @@ CREATE TABLE IF NOT EXISTS import_failures (
     reason_code VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
     raw JSON,
-    reason_codes VARCHAR[]
+    reason_codes VARCHAR[],
+    file_role VARCHAR  -- NULL: the batch's main file; 'items': a Tmall item report
 );
 
 CREATE TABLE IF NOT EXISTS import_row_outcomes (

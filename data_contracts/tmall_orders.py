@@ -1,0 +1,46 @@
+"""The input contract of a Tmall order report: one verdict per order row, with reason codes.
+
+Cells are cleaned in SQL (``tmall_text``, ``parse_money``, ``parse_timestamp``); the contract
+judges the cleaned values. Status and buyer checks need the warehouse, so they are made in
+``sql/tmall_order_matches.sql``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from data_contracts.customer_rows import collect_failures
+
+ORDER_ID = r"\d{6,25}"
+
+
+def _parsed_when_filled(value: str, text: str):
+    return lambda frame: frame[value].notna() | frame[text].isna()
+
+
+tmall_order_contract = pa.DataFrameSchema(
+    columns={
+        "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
+        "order_id": pa.Column(
+            str, pa.Check(lambda s: s.notna() & s.fillna("").str.fullmatch(ORDER_ID), name="missing_order_id"),
+            nullable=True,
+        ),
+    },
+    checks=[
+        pa.Check(lambda f: f["ordered_at"].notna(), name="invalid_date"),
+        pa.Check(
+            lambda f: _parsed_when_filled("paid_amount", "paid_amount_text")(f)
+            & _parsed_when_filled("total_amount", "total_amount_text")(f),
+            name="invalid_amount",
+        ),
+    ],
+    index=pa.Index(int, name="row_number"),
+    strict=False,
+    coerce=False,
+)
+
+
+def contract_failures(batch: pd.DataFrame) -> pd.DataFrame:
+    """Order rows of ``batch`` (indexed by row_number) that break the contract."""
+    return collect_failures(tmall_order_contract, batch)

@@ -1,0 +1,1 @@
+"""Sample-file generators for tests, the demo and benchmarks (nothing here runs in production)."""

@@ -1,0 +1,30 @@
+-- tmall_order_candidates: the order rows that passed the contract and are not duplicated in the
+-- file, with what the warehouse knows of them: whether the order was imported before (then any
+-- later status updates it, SPEC §3), whether its status is accepted, and how many customers own
+-- its receiver's mobile.
+CREATE OR REPLACE TABLE {staging}.tmall_order_candidates AS
+WITH valid AS (
+    SELECT r.*
+    FROM {staging}.tmall_order_rows r
+    WHERE NOT r.is_empty AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
+),
+duplicated AS (
+    SELECT order_id FROM valid GROUP BY order_id HAVING count(*) > 1
+),
+mobile_owners AS (
+    SELECT mobile, count(*) AS owners, min(customer_id) AS customer_id
+    FROM customers
+    WHERE mobile IN (SELECT receiver_mobile FROM valid WHERE mobile_valid)
+    GROUP BY mobile
+)
+SELECT
+    v.*,
+    o.order_id IS NOT NULL AS known,
+    o.customer_id AS known_customer_id,
+    v.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货') AS accepted,
+    m.owners AS mobile_owners,
+    m.customer_id AS mobile_owner
+FROM valid v
+LEFT JOIN orders o USING (order_id)
+LEFT JOIN mobile_owners m ON v.mobile_valid AND m.mobile = v.receiver_mobile
+WHERE v.order_id NOT IN (SELECT order_id FROM duplicated);
