@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from cdp_pipeline.batches import file_sha256, partition_key_for
-from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
+from cdp_pipeline.tmall_import import export_key, pair_exports
 
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 IGNORED_PREFIXES = (".", "~$")
@@ -57,8 +58,8 @@ def scan_inbox(folder: Path, previous: dict[str, list]) -> tuple[list[ReadyFile]
     return ready, seen
 
 
-def read_sidecar(path: Path) -> CustomerImportSettings:
-    """Import settings dropped beside a file as ``<file>.yaml`` or ``<file>.json`` (SPEC §2)."""
+def read_sidecar_values(path: Path) -> dict:
+    """Settings dropped beside a file as ``<file>.yaml`` or ``<file>.json`` (SPEC §2)."""
     for suffix in SIDECAR_SUFFIXES:
         sidecar = path.with_name(path.name + suffix)
         if sidecar.is_file():
@@ -68,8 +69,40 @@ def read_sidecar(path: Path) -> CustomerImportSettings:
             if isinstance(values.get("tags"), str):
                 values["tags"] = [values["tags"]]
             values["tags"] = tuple(values.get("tags") or ())
-            return CustomerImportSettings(**values)
-    return CustomerImportSettings()
+            return values
+    return {}
+
+
+def read_sidecar(path: Path) -> CustomerImportSettings:
+    return CustomerImportSettings(**read_sidecar_values(path))
+
+
+def tmall_pairs(ready: list[ReadyFile]) -> tuple[list[tuple[ReadyFile, ReadyFile, TmallImportSettings]], list[Path]]:
+    """Ready Tmall files paired by name (same suffix) or by the order report's sidecar
+    (``items: <item report file name>``); the files still waiting for their partner."""
+    by_path = {f.path: f for f in ready}
+    paired: list[tuple[ReadyFile, ReadyFile, TmallImportSettings]] = []
+    used: set[Path] = set()
+    for f in ready:
+        values = read_sidecar_values(f.path)
+        partner = f.path.with_name(values.pop("items")) if "items" in values else None
+        if partner in by_path:
+            paired.append((f, by_path[partner], TmallImportSettings(**values)))
+            used |= {f.path, partner}
+    pairs, alone = pair_exports([p for p in by_path if p not in used])
+    paired += [(by_path[o], by_path[i], TmallImportSettings(**read_sidecar_values(o))) for o, i in pairs]
+    return paired, alone
+
+
+def locate_export(paths: CdpPaths, key: str) -> tuple[Path, Path] | None:
+    """Find the Tmall pair behind a partition key: in the inbox, else in the archive."""
+    folders = [paths.inbox("tmall"), *paths.archive.glob(f"*-{key[:8]}")]
+    for folder in folders:
+        pairs, _ = pair_exports([p for p in folder.glob("*") if is_candidate(p)])
+        for orders, items in pairs:
+            if export_key(orders, items) == key:
+                return orders, items
+    return None
 
 
 def locate_file(paths: CdpPaths, kind: str, key: str) -> Path | None:

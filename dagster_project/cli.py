@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands, so ``cdp --help`` starts quickly
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import threading
@@ -52,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     customers.add_argument("--force", action="store_true", help="import again even if these bytes were imported")
     customers.add_argument("--json", action="store_true", help="print one JSON object")
 
+    tmall = kinds.add_parser("tmall", help="import a Tmall export: the order report and its item report")
+    tmall.add_argument("--orders", type=Path, required=True, help="ExportOrderList*.csv")
+    tmall.add_argument("--items", type=Path, required=True, help="ExportOrderDetailList*.csv")
+    _add_tmall_options(tmall)
+
+    backfill = commands.add_parser("backfill", help="import history in bulk")
+    backfill_kinds = backfill.add_subparsers(dest="kind", required=True)
+    tmall_backfill = backfill_kinds.add_parser("tmall", help="every export pair in a folder, oldest first")
+    tmall_backfill.add_argument("folder", type=Path)
+    _add_tmall_options(tmall_backfill)
+
     batches = commands.add_parser("batches", help="import history")
     batches.add_argument("--limit", type=int, default=50)
     batches.add_argument("--json", action="store_true")
@@ -62,11 +74,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_tmall_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        dest="tags",
+        metavar="NAME",
+        help="tag the customers of imported orders (repeatable)",
+    )
+    parser.add_argument("--group", help="add the customers of imported orders to this static group")
+    parser.add_argument("--encoding", choices=["auto", "utf-8", "gb18030", "big5"], default="auto")
+    parser.add_argument("--force", action="store_true", help="import again even if this pair was imported")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cdp_pipeline.errors import FileRejected
 
     try:
+        if args.command == "import" and args.kind == "tmall":
+            return import_tmall(args)
+        if args.command == "backfill":
+            return backfill_tmall(args)
         if args.command == "import":
             return import_customers(args)
         if args.command == "batches":
@@ -112,26 +143,135 @@ def import_customers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tmall_settings(args: argparse.Namespace):
+    from cdp_pipeline.settings import TmallImportSettings
+
+    return TmallImportSettings(tags=tuple(args.tags), group=args.group, encoding=args.encoding)
+
+
+def import_tmall(args: argparse.Namespace) -> int:
+    from cdp_pipeline.errors import FileRejected
+
+    for path in (args.orders, args.items):
+        if not path.is_file():
+            raise FileRejected(path, "no such file")
+    summary = run_tmall_import(
+        args.orders.resolve(), args.items.resolve(), _tmall_settings(args), args.force, show_progress=not args.json
+    )
+    _print(_tmall_report(summary), args.json, _describe_tmall)
+    return 0
+
+
+def backfill_tmall(args: argparse.Namespace) -> int:
+    """Every export pair in FOLDER, oldest export first; a refused pair is reported and skipped."""
+    from tqdm import tqdm
+
+    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.tmall_import import export_timestamp, pair_exports
+
+    if not args.folder.is_dir():
+        raise FileRejected(args.folder, "no such folder")
+    pairs, alone = pair_exports(sorted(p for p in args.folder.iterdir() if p.is_file()))
+    pairs.sort(key=lambda pair: (export_timestamp(pair[0].name) or datetime.datetime.min, pair[0].name))
+    reports, rejected = [], []
+    for orders, items in tqdm(pairs, unit="export", file=sys.stderr, disable=args.json or not sys.stderr.isatty()):
+        try:
+            reports.append(
+                _tmall_report(run_tmall_import(orders.resolve(), items.resolve(), _tmall_settings(args), args.force))
+            )
+        except FileRejected as error:
+            rejected.append({"file": str(error.path), "reason": error.reason})
+    result = {"exports": reports, "rejected": rejected, "alone": [str(p) for p in alone]}
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        print("\n".join(_describe_tmall(r) for r in reports) or "no export pairs found")
+        for item in rejected:
+            print(f"rejected {item['file']}: {item['reason']}")
+        for path in alone:
+            print(f"no partner for {path}")
+    return 0 if not rejected else EXIT_REJECTED
+
+
+TMALL_KEYS = (
+    "batch_id",
+    "status",
+    "orders_scanned",
+    "orders_imported",
+    "orders_failed",
+    "items_imported",
+    "customers_created",
+    "customers_matched",
+    "failure_file",
+)
+
+
+def _tmall_report(summary: dict) -> dict:
+    """Issue 4's JSON keys first, then the rest of the batch's figures."""
+    return {**{k: summary.get(k) for k in TMALL_KEYS}, **summary}
+
+
+def _describe_tmall(s: dict) -> str:
+    lines = [
+        f"{s.get('file_name', '')} + {s.get('items_file_name', '')}: {s['status']} (batch {s['batch_id']})",
+        f"  orders: scanned {s['orders_scanned']}, imported {s['orders_imported']}, failed {s['orders_failed']}; "
+        f"items imported {s['items_imported']}; customers created {s['customers_created']}, "
+        f"matched {s['customers_matched']}",
+    ]
+    if s.get("failure_file"):
+        lines.append(f"  failure file: {s['failure_file']}")
+    return "\n".join(lines)
+
+
 def run_customer_import(path: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
     """One file through the customer_import job, in this process, on the shared instance."""
     from cdp_pipeline.batches import file_sha256, partition_key_for
-    from cdp_pipeline.settings import CdpPaths
     from dagster_project.defs.customers.assets import customer_import_run_config
     from dagster_project.defs.customers.partitions import customer_files
+
+    return run_partition(
+        "customer_import",
+        customer_files.name,
+        partition_key_for(file_sha256(path)),
+        customer_import_run_config(str(path), settings, force=force),
+        {"cdp/file_name": path.name, "cdp/kind": "customers"},
+        show_progress=show_progress and _is_long(path),
+    )
+
+
+def run_tmall_import(orders: Path, items: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
+    """One Tmall export through the tmall_import job, in this process, on the shared instance."""
+    from cdp_pipeline.tmall_import import export_key
+    from dagster_project.defs.tmall.assets import tmall_import_run_config
+    from dagster_project.defs.tmall.partitions import tmall_exports
+
+    return run_partition(
+        "tmall_import",
+        tmall_exports.name,
+        export_key(orders, items),
+        tmall_import_run_config(str(orders), str(items), settings, force=force),
+        {"cdp/file_name": orders.name, "cdp/items_file_name": items.name, "cdp/kind": "tmall"},
+        show_progress=show_progress and _is_long(orders),
+    )
+
+
+def run_partition(
+    job_name: str, partitions: str, key: str, run_config: dict, tags: dict, show_progress: bool = False
+) -> dict:
+    """Register the partition, run the job for it in-process and return the batch summary that
+    its write step put in the materialization metadata."""
+    from cdp_pipeline.settings import CdpPaths
     from dagster_project.instance import local_instance
 
-    paths = CdpPaths.from_env().ensure()
-    instance = local_instance(paths)
+    instance = local_instance(CdpPaths.from_env().ensure())
     from dagster_project.definitions import defs
 
-    key = partition_key_for(file_sha256(path))
-    if not instance.has_dynamic_partition(customer_files.name, key):
-        instance.add_dynamic_partitions(customer_files.name, [key])
-    run_config = customer_import_run_config(str(path), settings, force=force)
-    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    if not instance.has_dynamic_partition(partitions, key):
+        instance.add_dynamic_partitions(partitions, [key])
+    run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run_id = str(uuid.uuid4())
-    job = defs.resolve_job_def("customer_import")
-    progress = _progress(instance, run_id, len(job.nodes)) if show_progress and _is_long(path) else None
+    job = defs.resolve_job_def(job_name)
+    progress = _progress(instance, run_id, len(job.nodes)) if show_progress else None
     try:
         result = job.execute_in_process(
             run_config=run_config,
@@ -139,21 +279,22 @@ def run_customer_import(path: Path, settings, force: bool = False, show_progress
             partition_key=key,
             raise_on_error=False,
             run_id=run_id,
-            tags={"cdp/file_name": path.name, "cdp/kind": "customers", "cdp/launched_by": "cli"},
+            tags={**tags, "cdp/launched_by": "cli"},
         )
     finally:
         if progress:
             progress.set()
     if not result.success:
-        raise _run_failure(result, path)
-    for materialization in result.asset_materializations_for_node("customer_base"):
-        if materialization.asset_key.path == ["import_batches"]:
-            return materialization.metadata["summary"].value
-    raise RuntimeError(f"run {run_id} finished without an import_batches materialization")
+        raise _run_failure(result)
+    for event in result.get_asset_materialization_events():
+        summary = event.materialization.metadata.get("summary")
+        if summary is not None:
+            return summary.value
+    raise RuntimeError(f"run {run_id} finished without a batch summary")
 
 
-def _run_failure(result, path: Path) -> Exception:
-    """A step failure as the exception to report: FileRejected for a refused file."""
+def _run_failure(result) -> Exception:
+    """A step failure as the exception to report: FileRejected (file and reason) for a refused file."""
     from cdp_pipeline.errors import FileRejected
 
     for event in result.all_events:
@@ -162,8 +303,8 @@ def _run_failure(result, path: Path) -> Exception:
         error = event.step_failure_data.error
         while error is not None:
             if error.cls_name == "FileRejected":
-                message = error.message.strip().split(": ", 1)[-1]
-                return FileRejected(path, message.split(": ", 1)[-1] if message.startswith(path.name) else message)
+                file_name, _, reason = error.message.strip().split(": ", 1)[-1].partition(": ")
+                return FileRejected(Path(file_name), reason)
             error = error.cause
         return RuntimeError(event.step_failure_data.error.to_string())
     return RuntimeError(f"run {result.run_id} failed")

@@ -23,15 +23,18 @@ tmall_order_contract = pa.DataFrameSchema(
     columns={
         "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
         "order_id": pa.Column(
-            str, pa.Check(lambda s: s.notna() & s.fillna("").str.fullmatch(ORDER_ID), name="missing_order_id"),
+            str,
+            pa.Check(lambda s: s.notna() & s.fillna("").str.fullmatch(ORDER_ID), name="missing_order_id"),
             nullable=True,
         ),
     },
     checks=[
         pa.Check(lambda f: f["ordered_at"].notna(), name="invalid_date"),
         pa.Check(
-            lambda f: _parsed_when_filled("paid_amount", "paid_amount_text")(f)
-            & _parsed_when_filled("total_amount", "total_amount_text")(f),
+            lambda f: (
+                _parsed_when_filled("paid_amount", "paid_amount_text")(f)
+                & _parsed_when_filled("total_amount", "total_amount_text")(f)
+            ),
             name="invalid_amount",
         ),
     ],

@@ -8,7 +8,6 @@ import dataclasses
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from cdp_pipeline import customer_import as ci
 from cdp_pipeline.batches import file_sha256, load_context, partition_key_for
@@ -17,6 +16,7 @@ from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
+from dagster_project.defs.shared.metadata import markdown_table
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "customers"
@@ -73,10 +73,6 @@ def customer_import_run_config(
             "customer_staging_rows": {"config": {**values, "force": force}},
         }
     }
-
-
-def _markdown(rows: list[dict]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "(no rows)")
 
 
 @dg.asset(partitions_def=customer_files, group_name=GROUP, pool=WAREHOUSE_POOL)
@@ -171,8 +167,9 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         asset_key="matched_customer_rows",
         metadata={
             **counts,
-            "preview": _markdown(preview),
+            "preview": markdown_table(preview),
             "failure_reasons": dg.MetadataValue.json(reasons),
+            "summary": dg.MetadataValue.json(summary),
         },
     )
     for table in BASE_TABLES:
@@ -181,8 +178,6 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             "status": summary["status"],
             "dagster/row_count": row_counts[table],
         }
-        if table == "import_batches":
-            metadata["summary"] = dg.MetadataValue.json(summary)
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
 
 

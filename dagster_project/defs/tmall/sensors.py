@@ -1,0 +1,44 @@
+"""Watch ``inbox/tmall/``: each fully written order/item report pair becomes a partition and a run."""
+
+import json
+
+import dagster as dg
+
+from cdp_pipeline.batches import partition_key_for
+from cdp_pipeline.inbox import scan_inbox, tmall_pairs
+from cdp_pipeline.tmall_import import pair_sha256
+from dagster_project.defs.shared.resources import WarehouseResource
+from dagster_project.defs.tmall.assets import tmall_import_job, tmall_import_run_config
+from dagster_project.defs.tmall.partitions import tmall_exports
+
+
+@dg.sensor(job=tmall_import_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
+def tmall_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    """Pairs whose two files held still since the last tick are imported, keyed by both hashes;
+    a report whose partner has not arrived waits, and the tick says so."""
+    previous = json.loads(context.cursor) if context.cursor else {}
+    ready, seen = scan_inbox(warehouse.paths.inbox("tmall"), previous)
+    pairs, alone = tmall_pairs(ready)
+    requests, keys = [], []
+    for orders, items, settings in pairs:
+        sha = pair_sha256(orders.sha256, items.sha256)
+        key = partition_key_for(sha)
+        keys.append(key)
+        requests.append(
+            dg.RunRequest(
+                run_key=f"tmall-{sha}",
+                partition_key=key,
+                run_config=tmall_import_run_config(str(orders.path), str(items.path), settings, move_source=True),
+                tags={"cdp/file_name": orders.path.name, "cdp/items_file_name": items.path.name, "cdp/kind": "tmall"},
+            )
+        )
+    new_keys = sorted({k for k in keys if not context.instance.has_dynamic_partition(tmall_exports.name, k)})
+    waiting = f"waiting for the partner of: {', '.join(p.name for p in alone)}" if alone else None
+    if waiting:
+        context.log.info(waiting)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[tmall_exports.build_add_request(new_keys)] if new_keys else [],
+        cursor=json.dumps(seen, ensure_ascii=False),
+        skip_reason=waiting if not requests else None,
+    )
