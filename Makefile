@@ -20,7 +20,10 @@ demo: setup
 	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-01.csv --tag demo --group "Demo import"
 	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-02_gb18030.csv --tag demo
 	$(BIN)/cdp import customers $(CDP_HOME)/demo/user_2024-05-03.xlsx --tag demo --mode fast
+	$(BIN)/cdp import tmall --orders $(CDP_HOME)/demo/tmall/ExportOrderList201709010000.csv \
+		--items $(CDP_HOME)/demo/tmall/ExportOrderDetailList201709010000.csv --tag tmall --group "Tmall buyers"
 	$(BIN)/cdp batches
+	$(BIN)/cdp overview
 	@echo
 	@echo "Open the Dagster UI on the same state:  make ui   (then http://127.0.0.1:3000)"
 

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     tmall_backfill.add_argument("folder", type=Path)
     _add_tmall_options(tmall_backfill)
 
+    overview = commands.add_parser("overview", help="value, activity and spending-power distributions")
+    overview.add_argument("--json", action="store_true")
+
     batches = commands.add_parser("batches", help="import history")
     batches.add_argument("--limit", type=int, default=50)
     batches.add_argument("--json", action="store_true")
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return import_customers(args)
         if args.command == "batches":
             return show_batches(args)
+        if args.command == "overview":
+            return show_overview(args)
         return export_failures(args)
     except FileRejected as rejected:
         print(f"cdp: rejected {rejected}", file=sys.stderr)
@@ -384,6 +389,23 @@ def show_batches(args: argparse.Namespace) -> int:
         print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
     else:
         print(frame.to_string(index=False) if len(frame) else "no imports yet")
+    return 0
+
+
+def show_overview(args: argparse.Namespace) -> int:
+    from cdp_pipeline.profiles import customer_overview
+    from cdp_pipeline.settings import CdpPaths
+    from cdp_pipeline.warehouse import connect
+
+    with connect(CdpPaths.from_env().ensure().warehouse) as con:
+        frame = customer_overview(con)
+    if args.json:
+        print(frame.to_json(orient="records", force_ascii=False))
+    else:
+        for dimension, part in frame.groupby("dimension", sort=False):
+            print(
+                f"{dimension}: " + ", ".join(f"{b} {n}" for b, n in zip(part["bucket"], part["customers"], strict=True))
+            )
     return 0
 
 

@@ -2,7 +2,9 @@
 
 - user_2024-05-01.csv: UTF-8, 200 customers with a few bad, duplicate and empty rows;
 - user_2024-05-02_gb18030.csv: GB18030, updates for 50 of them plus 30 new customers;
-- user_2024-05-03.xlsx: numeric mobile cells and date cells, as Excel saves them.
+- user_2024-05-03.xlsx: numeric mobile cells and date cells, as Excel saves them;
+- tmall/ExportOrderList201709010000.csv + ExportOrderDetailList201709010000.csv: a Tmall export
+  of 300 orders shaped like a real one (GBK, quoted, ="..." ids, masked mobiles, refunds).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 from openpyxl import Workbook
+
+from samples.tmall import write_random_pair
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
@@ -94,6 +98,9 @@ def main(folder: Path) -> None:
             ]
         )
     book.save(folder / "user_2024-05-03.xlsx")
+    write_random_pair(
+        folder / "tmall", 300, seed=2017, masked_share=0.05, missing_mobile_share=0.02, stamp="201709010000"
+    )
     print(f"demo files written to {folder}")
 
 

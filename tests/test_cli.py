@@ -205,3 +205,54 @@ def test_cli_import_on_postgres_instance_storage(tmp_path: Path, home: Path) -> 
     cursor.execute("SELECT count(*) FROM runs WHERE pipeline_name = 'customer_import' AND status = 'SUCCESS'")
     assert cursor.fetchone() == (1,)
     con.close()
+
+
+TMALL_KEYS = {
+    "batch_id",
+    "status",
+    "orders_scanned",
+    "orders_imported",
+    "orders_failed",
+    "items_imported",
+    "customers_created",
+    "customers_matched",
+    "failure_file",
+}
+
+
+def test_cli_import_tmall_json_keys_and_unknown_template_exit_2(tmp_path: Path, home: Path) -> None:
+    from samples.tmall import CLOSED, SUCCESS, random_orders, write_tmall_pair
+
+    orders = random_orders(10, seed=11, statuses=[SUCCESS])
+    orders[0].status = CLOSED
+    orders_csv, items_csv = write_tmall_pair(tmp_path / "in", orders)
+    result = cdp(
+        home, "import", "tmall", "--orders", str(orders_csv), "--items", str(items_csv), "--tag", "tm", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report.keys() >= TMALL_KEYS
+    assert (report["orders_scanned"], report["orders_imported"], report["orders_failed"]) == (10, 9, 1)
+    assert report["failure_file"] and Path(report["failure_file"]).exists()
+    swapped = cdp(home, "import", "tmall", "--orders", str(items_csv), "--items", str(orders_csv))
+    assert swapped.returncode == 2
+    assert "missing:" in swapped.stderr and "extra:" in swapped.stderr and "Traceback" not in swapped.stderr
+
+
+def test_cli_backfill_tmall_imports_every_pair_oldest_first(tmp_path: Path, home: Path) -> None:
+    from samples.tmall import SUCCESS, random_orders, write_tmall_pair
+
+    folder = tmp_path / "history"
+    for stamp, seed in (("201803010000", 3), ("201801010000", 1), ("201802010000", 2)):
+        write_tmall_pair(folder, random_orders(4, seed=seed, statuses=[SUCCESS]), stamp=stamp)
+    (folder / "ExportOrderList201804010000.csv").write_bytes((folder / "ExportOrderList201801010000.csv").read_bytes())
+    result = cdp(home, "backfill", "tmall", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [e["file_name"] for e in report["exports"]] == [
+        "ExportOrderList201801010000.csv",
+        "ExportOrderList201802010000.csv",
+        "ExportOrderList201803010000.csv",
+    ]
+    assert all(e["status"] == "succeeded" for e in report["exports"])
+    assert report["alone"] == [str(folder / "ExportOrderList201804010000.csv")]

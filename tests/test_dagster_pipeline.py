@@ -94,7 +94,7 @@ def test_materialize_a_partition_imports_the_file_and_records_metadata(cdp: CdpP
     )
     assert result.success
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("customer_base")}
-    summary = materialized["import_batches"].metadata["summary"].value
+    summary = materialized["matched_customer_rows"].metadata["summary"].value
     assert (summary["scanned"], summary["created"], summary["skipped"], summary["failed"]) == (3, 2, 1, 0)
     preview = materialized["matched_customer_rows"].metadata["preview"].value
     assert "138****8000" in preview and "13800138000" not in preview
