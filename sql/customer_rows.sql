@@ -8,7 +8,7 @@ WITH cells AS (
 )
 SELECT
     row_number,
-    overflow IS NULL AND list_bool_and(list_transform(raw, lambda c: coalesce(strip_space(c), '') = '')) AS is_empty,
+    overflow IS NULL AND coalesce(strip_space(array_to_string(raw, '')), '') = '' AS is_empty,
     overflow IS NULL AND raw[-1] IS NOT NULL AS cells_ok,
     normalize_key(customer_id) AS customer_id,
     clean_text(name) AS name,
