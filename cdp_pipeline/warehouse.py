@@ -49,6 +49,20 @@ def prepare_connection(con: duckdb.DuckDBPyConnection, create_schema: bool = Tru
     return con
 
 
+def _open_waiting(open_connection, lock_wait: float) -> duckdb.DuckDBPyConnection:
+    """Open a connection, waiting (with backoff) while another process holds DuckDB's file lock."""
+    deadline = time.monotonic() + lock_wait
+    delay = 0.05
+    while True:
+        try:
+            return open_connection()
+        except (duckdb.IOException, duckdb.BinderException) as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 @contextmanager
 def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse for writing, waiting while another process holds DuckDB's file lock.
@@ -57,17 +71,7 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
     sensor run, a notebook left open), so concurrent imports queue instead of failing.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_wait
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    con = _open_waiting(lambda: duckdb.connect(str(path)), lock_wait)
     try:
         yield prepare_connection(con)
     finally:
@@ -75,12 +79,12 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
 
 
 @contextmanager
-def connect_read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory scratch database that reads the warehouse without writing to it (dry runs)."""
     con = duckdb.connect()
     try:
         if path.exists():
-            con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)")
+            _open_waiting(lambda: con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)"), lock_wait)
             con.execute("SET search_path = 'memory.main,warehouse.main'")
             prepare_connection(con, create_schema=False)
         else:
