@@ -248,6 +248,7 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
         [
             "tmall_customers_created",
             "tmall_order_history",
+            "tmall_item_history",
             "tmall_latest_orders",
             "orders_upserted",
             "order_items_removed",

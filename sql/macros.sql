@@ -6,11 +6,9 @@
 -- spaces, a stray BOM (DuckDB's one-argument trim() only removes spaces).
 CREATE OR REPLACE MACRO white_space() AS
     ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160) || chr(12288) || chr(65279);
--- trim(raw, characters) is several times slower than trim(raw), so it runs only for the rare cell
--- that still starts or ends with other white space once plain spaces are gone.
-CREATE OR REPLACE MACRO strip_space(raw) AS
-    CASE WHEN contains(white_space(), left(trim(raw), 1)) OR contains(white_space(), right(trim(raw), 1))
-         THEN trim(raw, white_space()) ELSE trim(raw) END;
+-- Macros expand inline, so the argument appears once: nested macros would otherwise grow
+-- exponentially (tmall_text(normalize_mobile(...)) and the like).
+CREATE OR REPLACE MACRO strip_space(raw) AS trim(raw, white_space());
 
 -- Mobile (SPEC §2): full-width digits, spaces, dashes, a leading apostrophe, an XLSX float
 -- suffix and the +86 / 0086 / 86 / 0 prefixes go; what remains should be 11 digits from 1.

@@ -172,3 +172,20 @@ CREATE TABLE IF NOT EXISTS tmall_order_history (
     buyer_nick VARCHAR,
     shop_name VARCHAR
 );
+
+-- Every item line any export showed for an order it validly listed, under the export's date:
+-- an order's items are those of its latest export that lists any, whatever the import order.
+CREATE TABLE IF NOT EXISTS tmall_item_history (
+    order_id VARCHAR NOT NULL,
+    export_at TIMESTAMP NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    line_number BIGINT NOT NULL,
+    sub_order_id VARCHAR,
+    title VARCHAR,
+    price DECIMAL(18, 2),
+    quantity BIGINT,
+    sku_code VARCHAR,
+    external_code VARCHAR,
+    properties VARCHAR,
+    status VARCHAR
+);

@@ -2,7 +2,7 @@
 -- (ties: the later batch). Orders and items are written from it, so the latest export wins
 -- whatever order the exports arrive in.
 CREATE OR REPLACE TABLE {staging}.tmall_latest_orders AS
-SELECT h.*, o.customer_id, o.outcome, h.batch_id = $batch_id AS from_this_batch
+SELECT h.*, o.customer_id, o.outcome
 FROM (
     SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY export_at DESC, batch_id DESC) AS recency
     FROM tmall_order_history

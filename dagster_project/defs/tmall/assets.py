@@ -20,7 +20,7 @@ from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResou
 from dagster_project.defs.tmall.partitions import tmall_exports
 
 GROUP = "tmall"
-ORDER_TABLES = ("orders", "order_items", "tmall_order_history")
+ORDER_TABLES = ("orders", "order_items", "tmall_order_history", "tmall_item_history")
 
 
 class TmallExportConfig(dg.Config):

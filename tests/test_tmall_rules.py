@@ -1,0 +1,894 @@
+"""Tmall order-export import rules at the domain level (no Dagster): file shape and templates,
+statuses, buyers ↔ customers, masked mobiles, upserts and purchase events, tags and groups,
+failure files and archives, re-imports, backfills in any order, and order items.
+
+Every export is built from small hand-made ``samples.tmall.Order`` lists, written by
+``write_tmall_pair`` the way real seller back-office exports look (GBK, every field quoted,
+``="..."`` ids, apostrophe mobiles, trailing-space headers, ``null`` cells)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.settings import CdpPaths, TmallImportSettings
+from cdp_pipeline.tmall_import import import_tmall_export
+from samples.tmall import (
+    CLOSED,
+    PAID,
+    PARTLY_SHIPPED,
+    SHIPPED,
+    SUCCESS,
+    WAITING_PAYMENT,
+    Item,
+    Order,
+    item_columns,
+    order_columns,
+    write_tmall_pair,
+)
+
+T0 = dt.datetime(2017, 7, 8, 0, 42, 32)
+GUANGZHOU = "广东省 广州市 越秀区 中山路1号(510030)"
+HANGZHOU = "浙江省 杭州市 西湖区 文化路12号3栋201室(310012)"
+SHANGHAI = "上海 上海市 浦东新区 人民路8号(200120)"
+TSHIRT = ("夏季新款纯棉T恤 男士圆领短袖", "59.00", "TX-1001")
+JEANS = ("修身牛仔裤 弹力小脚裤", "129.00", "NZ-2003")
+SOCKS = ("纯棉袜子 5双装", "19.90", "WZ-1301")
+
+# 16- to 19-digit order ids, as Tmall issues them (a float would lose the last digits).
+ID16 = "1234567890123456"
+ID17 = "35156689391706256"
+ID18 = "351566893917062563"
+ID19 = "3515668939170625631"
+ID17B = "35156689391706299"
+
+
+def item(product: tuple[str, str, str], quantity: int = 1) -> Item:
+    title, price, sku = product
+    return Item(title=title, price=Decimal(price), quantity=quantity, sku_code=sku)
+
+
+def make_order(
+    order_id: str,
+    mobile: str | None = "13912345678",
+    *,
+    status: str = SUCCESS,
+    name: str = "王伟",
+    address: str = GUANGZHOU,
+    ordered_at: dt.datetime = T0,
+    total: str | None = None,
+    paid: str | None = None,
+    items: list[Item] | None = None,
+    nick: str = "tb12345678",
+) -> Order:
+    """An order whose total is its goods (unless given) and which is paid in full unless unpaid."""
+    items = [item(TSHIRT)] if items is None else items
+    goods = sum((i.price * i.quantity for i in items), Decimal("0.00"))
+    total_amount = Decimal(total) if total is not None else goods
+    unpaid = status == WAITING_PAYMENT
+    paid_amount = Decimal("0.00") if unpaid else Decimal(paid) if paid is not None else total_amount
+    return Order(
+        order_id=order_id,
+        buyer_nick=nick,
+        status=status,
+        ordered_at=ordered_at,
+        paid_at=None if unpaid else ordered_at + dt.timedelta(seconds=33),
+        total_amount=total_amount,
+        paid_amount=paid_amount,
+        receiver_name=name,
+        address=address,
+        mobile=mobile,
+        items=items,
+    )
+
+
+def patch_cells(path: Path, changes: dict[int, dict[str, str]], encoding: str = "gbk") -> Path:
+    """Rewrite some cells of a written report (``changes``: record number, header = 1 → {column: text}),
+    keeping the export's style: every field quoted, CRLF, the same encoding, trailing commas kept."""
+    text = path.read_bytes().decode(encoding)
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    header = [h.strip() for h in lines[0]]
+    for record, cells in changes.items():
+        for column, value in cells.items():
+            lines[record - 1][header.index(column)] = value
+    out = []
+    for number, cells in enumerate(lines, start=1):
+        trailing = number > 1 and len(cells) == len(header) + 1 and cells[-1] == ""
+        body = cells[:-1] if trailing else cells
+        out.append('"' + '","'.join(c.replace('"', '""') for c in body) + ('",' if trailing else '"') + "\r\n")
+    path.write_bytes("".join(out).encode(encoding))
+    return path
+
+
+def run_tmall(paths: CdpPaths, pair: tuple[Path, Path], force: bool = False, tags=("t",), group="g") -> dict:
+    return import_tmall_export(pair[0], pair[1], TmallImportSettings(tags=tuple(tags), group=group), paths, force=force)
+
+
+def read_rows(paths: CdpPaths, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def export(tmp_path: Path):
+    """``export(orders, stamp=..., **write_tmall_pair options)`` → (order report, item report), GBK by default."""
+    counter = itertools.count(1)
+
+    def write(orders: list[Order], stamp: str = "201709010000", **options) -> tuple[Path, Path]:
+        options = {"encoding": "gbk", **options}
+        return write_tmall_pair(tmp_path / "exports" / str(next(counter)), orders, stamp=stamp, **options)
+
+    return write
+
+
+@pytest.fixture
+def tmall(paths: CdpPaths):
+    """``tmall(pair, force=False, tags=("t",), group="g")`` → the import summary."""
+
+    def run(pair: tuple[Path, Path], force: bool = False, **settings) -> dict:
+        return run_tmall(paths, pair, force=force, **settings)
+
+    return run
+
+
+def failure_codes(query, batch_id: str, role: str | None = None) -> dict[int, str]:
+    rows = query(
+        "SELECT row_number, reason_code FROM import_failures WHERE batch_id = ? AND file_role IS NOT DISTINCT FROM ? "
+        "ORDER BY row_number",
+        [batch_id, role],
+    )
+    return dict(rows)
+
+
+def order_customers(query) -> dict[str, str]:
+    return dict(query("SELECT order_id, customer_id FROM orders ORDER BY order_id"))
+
+
+def counts(summary: dict) -> tuple[int, int, int, int, int]:
+    """(orders_scanned, orders_imported, orders_failed, customers_created, customers_matched)."""
+    keys = ("orders_scanned", "orders_imported", "orders_failed", "customers_created", "customers_matched")
+    return tuple(summary[k] for k in keys)
+
+
+# --- 1. the shape of a real export ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("excel_dates", "null_style"), [(False, "null"), (True, "'null")], ids=["iso-dates-null", "excel-dates-'null"]
+)
+def test_rule_real_export_shape_imports_exact_values(export, tmall, query, excel_dates, null_style) -> None:
+    gift_at = dt.datetime(2016, 5, 23, 22, 2, 41)
+    orders = [
+        make_order(ID19, "13912345678", items=[item(TSHIRT, 2), item(SOCKS)], total="143.90", nick="tb11112222"),
+        make_order(
+            ID16,
+            "13800138000",
+            status=PAID,
+            name="李娜",
+            address=SHANGHAI,
+            ordered_at=gift_at,
+            items=[Item("赠品 帆布袋", Decimal("0.00"), 1, "ZP-0001")],
+            nick="tb33334444",
+        ),
+        make_order(ID18, None, name="张敏"),
+    ]
+    orders_path, items_path = export(orders, excel_dates=excel_dates, null_style=null_style)
+    # the gift order's money as some exports write it: 0元
+    patch_cells(orders_path, {3: {"总金额": "0元", "买家实际支付金额": "0元"}})
+    raw = orders_path.read_bytes()
+    assert raw.decode("gbk").startswith('"订单编号","买家会员名"')
+    assert f'"=""{ID19}"""'.encode() in raw and b'"\'13912345678"' in raw and '"收货地址 "'.encode("gbk") in raw
+    assert items_path.read_bytes().decode("gbk").splitlines()[1].endswith('"TX-1001",')
+    assert (b'"\'null"' if null_style == "'null" else b'"null"') in raw
+    assert (b"2016/5/23 22:02" if excel_dates else b"2016-05-23 22:02:41") in raw
+
+    summary = tmall((orders_path, items_path))
+
+    def at(moment: dt.datetime) -> dt.datetime:
+        return moment.replace(second=0) if excel_dates else moment
+
+    assert summary["status"] == "succeeded"
+    assert counts(summary) == (3, 2, 1, 2, 0)
+    assert summary["items_imported"] == 3
+    assert summary["order_template"] == "2016" and summary["item_template"] == "2016"
+    assert query(
+        "SELECT order_id, status, ordered_at, paid_at, total_amount, paid_amount, receiver_name, receiver_mobile, "
+        "province, city, address, buyer_nick, shop_name FROM orders ORDER BY ordered_at"
+    ) == [
+        (
+            ID16,
+            PAID,
+            at(gift_at),
+            at(gift_at + dt.timedelta(seconds=33)),
+            Decimal("0.00"),
+            Decimal("0.00"),
+            "李娜",
+            "13800138000",
+            "上海市",
+            "上海市",
+            SHANGHAI,
+            "tb33334444",
+            "cdp旗舰店",
+        ),
+        (
+            ID19,
+            SUCCESS,
+            at(T0),
+            at(T0 + dt.timedelta(seconds=33)),
+            Decimal("143.90"),
+            Decimal("143.90"),
+            "王伟",
+            "13912345678",
+            "广东省",
+            "广州市",
+            GUANGZHOU,
+            "tb11112222",
+            "cdp旗舰店",
+        ),
+    ]
+    assert all(isinstance(o, str) and o.isdigit() for (o,) in query("SELECT order_id FROM orders"))
+    assert query(
+        "SELECT order_id, line_number, title, price, quantity, sku_code, external_code FROM order_items ORDER BY 1, 2"
+    ) == [
+        (ID16, 1, "赠品 帆布袋", Decimal("0.00"), 1, "ZP-0001", None),
+        (ID19, 1, TSHIRT[0], Decimal("59.00"), 2, "TX-1001", None),
+        (ID19, 2, SOCKS[0], Decimal("19.90"), 1, "WZ-1301", None),
+    ]
+    assert failure_codes(query, summary["batch_id"]) == {4: "missing_mobile"}
+
+
+# --- 2. template variants ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("order_template", "item_template"),
+    # (2016, 2016), (2019, 2020) and (2021, 2021) are imported by other tests
+    [("2016a", "2016"), ("2017", "2020"), ("2018a", "2024"), ("2018", "2021")],
+)
+def test_rule_template_variants_import(export, tmall, query, order_template, item_template) -> None:
+    orders = [
+        make_order(ID19, "13912345678", items=[item(TSHIRT), item(JEANS, 2)]),
+        make_order(
+            ID17,
+            "13800138000",
+            status=SHIPPED,
+            name="李娜",
+            address=HANGZHOU,
+            ordered_at=T0 + dt.timedelta(days=1),
+            items=[item(SOCKS, 3)],
+            total="65.70",
+        ),
+    ]
+    summary = tmall(export(orders, order_template=order_template, item_template=item_template))
+    assert (summary["order_template"], summary["item_template"]) == (order_template, item_template)
+    assert counts(summary) == (2, 2, 0, 2, 0)
+    assert summary["items_imported"] == 3
+    assert query(
+        "SELECT order_id, status, ordered_at, total_amount, paid_amount, receiver_mobile, province, city "
+        "FROM orders ORDER BY ordered_at"
+    ) == [
+        (ID19, SUCCESS, T0, Decimal("317.00"), Decimal("317.00"), "13912345678", "广东省", "广州市"),
+        (
+            ID17,
+            SHIPPED,
+            T0 + dt.timedelta(days=1),
+            Decimal("65.70"),
+            Decimal("65.70"),
+            "13800138000",
+            "浙江省",
+            "杭州市",
+        ),
+    ]
+    sub = (lambda order_id, line: None) if item_template == "2016" else (lambda order_id, line: f"{order_id}{line:02d}")
+    assert query(
+        "SELECT order_id, line_number, sub_order_id, title, price, quantity, sku_code FROM order_items ORDER BY 1, 2"
+    ) == [
+        (ID17, 1, sub(ID17, 1), SOCKS[0], Decimal("19.90"), 3, "WZ-1301"),
+        (ID19, 1, sub(ID19, 1), TSHIRT[0], Decimal("59.00"), 1, "TX-1001"),
+        (ID19, 2, sub(ID19, 2), JEANS[0], Decimal("129.00"), 2, "NZ-2003"),
+    ]
+
+
+# --- 3. unknown header sets -------------------------------------------------------------------
+
+
+def _edit_header(path: Path, edit) -> None:
+    text = path.read_bytes().decode("gbk")
+    header, rest = text.split("\r\n", 1)
+    path.write_bytes((edit(header) + "\r\n" + rest).encode("gbk"))
+
+
+@pytest.mark.parametrize(
+    ("case", "missing", "extra", "rejected_role"),
+    [
+        ("drop 店铺Id", ["店铺Id"], [], "orders"),
+        ("rename 联系手机", ["联系手机"], ["手机号码"], "orders"),
+        (
+            "item report as the order report",
+            ["买家会员名", "收货人姓名", "联系手机"],
+            ["标题", "价格", "商家编码"],
+            "orders",
+        ),
+        ("rename 商家编码 in the item report", ["商家编码"], ["货号"], "items"),
+    ],
+)
+def test_rule_unknown_header_set_rejects_the_file(export, paths, query, case, missing, extra, rejected_role) -> None:
+    orders_path, items_path = export([make_order(ID19)])
+    if case == "drop 店铺Id":
+        _edit_header(orders_path, lambda h: h.replace('"店铺Id",', ""))
+    elif case == "rename 联系手机":
+        _edit_header(orders_path, lambda h: h.replace('"联系手机"', '"手机号码"'))
+    elif case == "item report as the order report":
+        orders_path = items_path
+    else:
+        _edit_header(items_path, lambda h: h.replace('"商家编码"', '"货号"'))
+
+    with pytest.raises(FileRejected) as rejected:
+        run_tmall(paths, (orders_path, items_path))
+
+    assert rejected.value.path == (items_path if rejected_role == "items" else orders_path)
+    reason = rejected.value.reason
+    missing_part, extra_part = reason.split("missing: ", 1)[1].split("; extra: ", 1)
+    for name in missing:
+        assert name in missing_part, reason
+    for name in extra:
+        assert name in extra_part, reason
+    if not extra:
+        assert extra_part.startswith("-"), reason
+    for table in (
+        "import_batches",
+        "orders",
+        "order_items",
+        "customers",
+        "customer_events",
+        "import_failures",
+        "tmall_order_history",
+    ):
+        assert query(f"SELECT count(*) FROM {table}") == [(0,)], table
+    assert query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'") == []
+    assert not paths.archive.exists() or not any(paths.archive.iterdir())
+
+
+# --- 4. statuses --------------------------------------------------------------------------------
+
+
+def test_rule_accepted_statuses_import(export, tmall, query) -> None:
+    statuses = [SUCCESS, PAID, SHIPPED, PARTLY_SHIPPED]
+    assert PAID == "买家已付款，等待卖家发货" and SHIPPED == "卖家已发货，等待买家确认"  # full-width commas
+    orders = [
+        make_order(f"35156689391706250{n}", ordered_at=T0 + dt.timedelta(hours=n), status=s)
+        for n, s in enumerate(statuses)
+    ]
+    summary = tmall(export(orders))
+    assert counts(summary) == (4, 4, 0, 1, 0)
+    assert query("SELECT order_id, status FROM orders ORDER BY order_id") == [(o.order_id, o.status) for o in orders]
+
+
+def test_rule_status_not_accepted_fails_the_order(export, tmall, query) -> None:
+    orders = [
+        make_order(ID19, status=SUCCESS),
+        make_order(ID18, status=WAITING_PAYMENT),
+        make_order(ID17, status=CLOSED, paid="0.00"),
+    ]
+    summary = tmall(export(orders))
+    assert counts(summary) == (3, 1, 2, 1, 0)
+    assert query("SELECT order_id FROM orders") == [(ID19,)]
+    assert failure_codes(query, summary["batch_id"]) == {3: "status_not_accepted", 4: "status_not_accepted"}
+
+
+def test_rule_later_export_status_updates_a_known_order(export, tmall, query) -> None:
+    tmall(export([make_order(ID19, status=SUCCESS, paid="59.00")], stamp="201707010000"))
+    later = tmall(export([make_order(ID19, status=CLOSED, paid="59.00")], stamp="201708010000"))
+    assert later["status"] == "succeeded"
+    assert (later["created"], later["updated"], later["failed"]) == (0, 1, 0)
+    assert failure_codes(query, later["batch_id"]) == {}
+    assert query("SELECT order_id, status FROM orders") == [(ID19, CLOSED)]
+    assert query("SELECT order_count, order_amount FROM customer_profiles") == [(0, Decimal("0.00"))]
+
+
+def test_rule_customer_profiles_count_accepted_statuses_only(export, tmall, query) -> None:
+    day = dt.timedelta(days=1)
+    first = dt.datetime(2017, 1, 5, 10, 0, 0)
+    orders = [
+        make_order(ID19, status=SUCCESS, ordered_at=first, items=[item(JEANS)], total="100.00"),
+        make_order(ID18, status=SHIPPED, ordered_at=first + 27 * day, items=[item(SOCKS)], total="50.50"),
+        make_order(ID17, status=PAID, ordered_at=first + 55 * day, items=[item(SOCKS)], total="30.00"),
+        make_order(ID16, status=WAITING_PAYMENT, ordered_at=first + 56 * day, items=[item(SOCKS)]),
+        make_order(ID17B, status=PARTLY_SHIPPED, ordered_at=first + 3 * day, total="80.00", paid="70.00"),
+    ]
+    tmall(export(orders, stamp="201703100000"))
+    assert query("SELECT order_count, order_amount, first_purchase_at, last_purchase_at FROM customer_profiles") == [
+        (4, Decimal("250.50"), first, first + 55 * day)
+    ]
+
+    refund = make_order(ID17, status=CLOSED, ordered_at=first + 55 * day, items=[item(SOCKS)], total="30.00")
+    tmall(export([refund], stamp="201704010000"))
+    assert query("SELECT order_count, order_amount, first_purchase_at, last_purchase_at FROM customer_profiles") == [
+        (3, Decimal("220.50"), first, first + 27 * day)
+    ]
+
+
+# --- 5. failed orders and the customer counts ---------------------------------------------------------
+
+
+def test_rule_failed_order_neither_creates_nor_matches_a_customer(export, tmall, query, seed) -> None:
+    seed(
+        customers=[
+            {"customer_id": "C0000000001", "name": "李娜", "mobile": "13700000001"},
+            {"customer_id": "C0000000002", "name": "赵敏", "mobile": "13700000002"},
+        ]
+    )
+    orders = [
+        make_order(ID19, "13700000001", name="李娜"),  # matches C1
+        make_order(ID18, "13700000001", name="李娜"),  # C1 again: counted once
+        make_order(ID17, "13600000003", name="张伟"),  # a new customer
+        make_order(ID16, "13600000004", name="刘洋", status=CLOSED),  # fails: no customer for this mobile
+        make_order(ID17B, "13700000002", name="赵敏", status=WAITING_PAYMENT),  # fails: C2 not matched
+    ]
+    summary = tmall(export(orders))
+    assert counts(summary) == (5, 3, 2, 1, 1)
+    assert query("SELECT customer_id, mobile FROM customers ORDER BY 1") == [
+        ("C0000000001", "13700000001"),
+        ("C0000000002", "13700000002"),
+        ("C0000000003", "13600000003"),
+    ]
+    assert query(
+        "SELECT row_number, outcome, customer_id FROM import_row_outcomes WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    ) == [
+        (2, "created", "C0000000001"),
+        (3, "created", "C0000000001"),
+        (4, "created", "C0000000003"),
+        (5, "failed", None),
+        (6, "failed", None),
+    ]
+    assert query("SELECT DISTINCT customer_id FROM customer_events ORDER BY 1") == [("C0000000001",), ("C0000000003",)]
+
+
+# --- 6. buyers ↔ customers by receiver mobile ---------------------------------------------------------
+
+
+def test_rule_buyer_matched_or_created_by_receiver_mobile(export, tmall, query, seed) -> None:
+    seed(customers=[{"customer_id": "C0000000007", "name": "老客户", "mobile": "13912345678", "province": "北京市"}])
+    orders = [
+        make_order(ID19, "13912345678", name="王伟"),
+        make_order(ID18, "13800138000", name="李娜", address=GUANGZHOU, ordered_at=T0 + dt.timedelta(hours=1)),
+        make_order(ID17, "13800138000", name="李娜娜", address=HANGZHOU, ordered_at=T0 + dt.timedelta(hours=2)),
+        make_order(ID16, "15000000001", name="张敏", address=SHANGHAI, ordered_at=T0 + dt.timedelta(hours=3)),
+        make_order(ID17B, "13912345678", name="王伟", ordered_at=T0 + dt.timedelta(hours=4)),  # written as +86 below
+    ]
+    orders_path, items_path = export(orders)
+    assert b'"\'13800138000"' in orders_path.read_bytes()
+    patch_cells(orders_path, {6: {"联系手机": "'+86 139-1234-5678"}})
+    summary = tmall((orders_path, items_path))
+    assert counts(summary) == (5, 5, 0, 2, 1)
+    batch = summary["batch_id"]
+    assert query("SELECT customer_id, name, mobile, province, city, created_batch_id FROM customers ORDER BY 1") == [
+        ("C0000000007", "老客户", "13912345678", "北京市", None, None),  # an existing customer is matched, not changed
+        ("C0000000008", "李娜", "13800138000", "广东省", "广州市", batch),  # from the mobile's first order
+        ("C0000000009", "张敏", "15000000001", "上海市", "上海市", batch),
+    ]
+    assert order_customers(query) == {
+        ID19: "C0000000007",
+        ID18: "C0000000008",
+        ID17: "C0000000008",
+        ID16: "C0000000009",
+        ID17B: "C0000000007",
+    }
+    assert query("SELECT receiver_mobile FROM orders WHERE order_id IN (?, ?) ORDER BY 1", [ID18, ID17B]) == [
+        ("13800138000",),
+        ("13912345678",),
+    ]
+
+
+# --- 7. masked mobiles ----------------------------------------------------------------------------------
+
+
+def test_rule_masked_mobile_matches_the_one_customer_with_those_digits_and_name(export, tmall, query, seed) -> None:
+    seed(
+        customers=[
+            {"customer_id": "C0000000001", "name": "王伟", "mobile": "13912345678"},
+            {"customer_id": "C0000000002", "name": "王伟", "mobile": "13912340000"},  # other last digits
+            {"customer_id": "C0000000003", "name": "李娜", "mobile": "13999995678"},  # other name
+            {"customer_id": "C0000000004", "name": "王伟", "mobile": "13812345678"},  # other first digits
+        ]
+    )
+    orders_path, items_path = export([make_order(ID19, "139****5678", name="王伟")])
+    assert b'"139****5678"' in orders_path.read_bytes()
+    summary = tmall((orders_path, items_path))
+    assert counts(summary) == (1, 1, 0, 0, 1)
+    assert order_customers(query) == {ID19: "C0000000001"}
+    assert query("SELECT matched_by FROM import_row_outcomes") == [("masked_mobile",)]
+    assert query("SELECT receiver_mobile FROM orders") == [("139****5678",)]
+
+
+@pytest.mark.parametrize("masked_first", [True, False], ids=["masked-row-first", "unmasked-row-first"])
+def test_rule_masked_mobile_matches_a_customer_created_from_the_same_file(export, tmall, query, masked_first) -> None:
+    masked = make_order(ID19, "138****5678", name="赵敏")
+    unmasked = make_order(ID18, "13812345678", name="赵敏", ordered_at=T0 + dt.timedelta(days=1))
+    summary = tmall(export([masked, unmasked] if masked_first else [unmasked, masked]))
+    assert counts(summary) == (2, 2, 0, 1, 0)
+    assert query("SELECT customer_id, name, mobile FROM customers") == [("C0000000001", "赵敏", "13812345678")]
+    assert order_customers(query) == {ID19: "C0000000001", ID18: "C0000000001"}
+
+
+def test_rule_masked_mobile_with_two_fitting_customers_fails(export, tmall, query, seed) -> None:
+    seed(
+        customers=[
+            {"customer_id": "C0000000001", "name": "王伟", "mobile": "13911115678"},
+            {"customer_id": "C0000000002", "name": "王伟", "mobile": "13922225678"},
+        ]
+    )
+    orders = [
+        make_order(ID19, "139****5678", name="王伟"),  # two customers fit
+        make_order(ID18, "13633331234", name="李娜"),  # creates 李娜 ...
+        make_order(ID17, "136****1234", name="李娜娜"),  # ... but the name must be exact
+        make_order(ID16, "137****0000", name="王伟"),  # nobody fits
+    ]
+    summary = tmall(export(orders))
+    assert counts(summary) == (4, 1, 3, 1, 0)
+    assert failure_codes(query, summary["batch_id"]) == {
+        2: "masked_mobile_unmatched",
+        4: "masked_mobile_unmatched",
+        5: "masked_mobile_unmatched",
+    }
+    assert query("SELECT order_id FROM orders") == [(ID18,)]
+
+
+def test_rule_no_usable_mobile_fails_missing_mobile(export, tmall, query) -> None:
+    orders = [
+        make_order(ID19, None),  # null
+        make_order(ID18, "1391234"),  # too short
+        make_order(ID17, "13912345678"),
+        make_order(ID16, "13800138000"),  # its cell emptied below
+    ]
+    orders_path, items_path = export(orders)
+    patch_cells(orders_path, {5: {"联系手机": ""}})
+    summary = tmall((orders_path, items_path))
+    assert counts(summary) == (4, 1, 3, 1, 0)
+    assert failure_codes(query, summary["batch_id"]) == {2: "missing_mobile", 3: "missing_mobile", 5: "missing_mobile"}
+
+
+# --- 8. upsert by order id and purchase events ----------------------------------------------------------------
+
+
+def test_rule_orders_upsert_by_order_id_without_a_second_purchase_event(export, tmall, query) -> None:
+    first = tmall(
+        export(
+            [
+                make_order(ID19, status=PAID, items=[item(TSHIRT), item(JEANS)]),
+                make_order(ID18, ordered_at=T0 + dt.timedelta(hours=1)),
+            ],
+            stamp="201707010000",
+        )
+    )
+    assert (first["created"], first["updated"]) == (2, 0)
+    later = tmall(
+        export(
+            [
+                make_order(ID19, status=SUCCESS, items=[item(TSHIRT), item(JEANS)], paid="150.00"),
+            ],
+            stamp="201708010000",
+        )
+    )
+    assert (later["created"], later["updated"], later["failed"]) == (0, 1, 0)
+    assert counts(later) == (1, 1, 0, 0, 1)  # the updated order's customer existed: it is matched
+    assert query("SELECT count(*), count(DISTINCT order_id) FROM orders") == [(2, 2)]
+    assert query(
+        "SELECT status, total_amount, paid_amount, batch_id, first_batch_id FROM orders WHERE order_id = ?", [ID19]
+    ) == [(SUCCESS, Decimal("188.00"), Decimal("150.00"), later["batch_id"], first["batch_id"])]
+    assert query(
+        "SELECT detail->>'order_id', count(*) FROM customer_events WHERE event_type = 'purchase' GROUP BY 1 ORDER BY 1"
+    ) == [(ID18, 1), (ID19, 1)]
+    assert query("SELECT count(*) FROM order_items WHERE order_id = ?", [ID19]) == [(2,)]
+
+
+def test_rule_every_imported_order_adds_one_purchase_event_at_its_order_time(export, tmall, query) -> None:
+    orders = [
+        make_order(ID19, ordered_at=T0),
+        make_order(ID18, "13800138000", ordered_at=T0 + dt.timedelta(days=3, seconds=7)),
+        make_order(ID17, ordered_at=T0 + dt.timedelta(days=9), status=CLOSED),  # failed: no event
+    ]
+    summary = tmall(export(orders))
+    events = query(
+        "SELECT e.detail->>'order_id', e.customer_id, e.occurred_at, e.batch_id, o.customer_id, o.ordered_at "
+        "FROM customer_events e LEFT JOIN orders o ON o.order_id = e.detail->>'order_id' "
+        "WHERE e.event_type = 'purchase' ORDER BY 1"
+    )
+    assert events == [
+        (
+            ID18,
+            events[0][1],
+            T0 + dt.timedelta(days=3, seconds=7),
+            summary["batch_id"],
+            events[0][1],
+            T0 + dt.timedelta(days=3, seconds=7),
+        ),
+        (ID19, events[1][1], T0, summary["batch_id"], events[1][1], T0),
+    ]
+
+
+# --- 9. --tag and --group ------------------------------------------------------------------------------------
+
+
+def test_rule_tag_and_group_apply_to_customers_of_imported_orders_only(export, tmall, query, seed) -> None:
+    seed(
+        customers=[
+            {"customer_id": "C0000000001", "name": "李娜", "mobile": "13700000001"},  # imported order
+            {"customer_id": "C0000000002", "name": "赵敏", "mobile": "13700000002"},  # failed order only
+            {"customer_id": "C0000000003", "name": "刘洋", "mobile": "13700000003"},  # not in the export
+        ]
+    )
+    orders = [
+        make_order(ID19, "13700000001", name="李娜"),
+        make_order(ID18, "13700000002", name="赵敏", status=WAITING_PAYMENT),
+        make_order(ID17, "13600000009", name="张伟"),  # new: C0000000004
+        make_order(ID16, "13600000010", name="王芳", status=CLOSED),  # failed, never created
+    ]
+    tmall(export(orders), tags=("双11", "天猫"), group="天猫买家")
+    assert query("SELECT t.name, ct.customer_id FROM customer_tags ct JOIN tags t USING (tag_id) ORDER BY 1, 2") == [
+        ("双11", "C0000000001"),
+        ("双11", "C0000000004"),
+        ("天猫", "C0000000001"),
+        ("天猫", "C0000000004"),
+    ]
+    assert query("SELECT g.name, m.customer_id FROM group_members m JOIN groups g USING (group_id) ORDER BY 1, 2") == [
+        ("天猫买家", "C0000000001"),
+        ("天猫买家", "C0000000004"),
+    ]
+
+
+# --- 10. failure file and archives -----------------------------------------------------------------------------
+
+
+def test_rule_failure_file_has_the_order_report_headers_and_row_number_reason_code_reason(
+    export, tmall, query, paths
+) -> None:
+    orders = [
+        make_order(ID19),
+        make_order(ID18, status=WAITING_PAYMENT),
+        make_order(ID17, "13800138000"),
+        make_order(ID16, None),
+    ]
+    orders_path, items_path = export(orders, order_template="2019", item_template="2020")
+    # a message with a line break: row numbers count records, not lines
+    patch_cells(orders_path, {2: {"买家留言": "请尽快发货\r\n谢谢"}})
+    summary = tmall((orders_path, items_path))
+    assert counts(summary) == (4, 2, 2, 2, 0)
+    assert query(
+        "SELECT row_number, reason_code, reason_codes, file_role FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    ) == [(3, "status_not_accepted", ["status_not_accepted"], None), (5, "missing_mobile", ["missing_mobile"], None)]
+
+    failure_file = Path(summary["failure_file"])
+    assert failure_file.suffix == ".csv" and failure_file.parent == paths.failures
+    content = failure_file.read_bytes()
+    assert content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(content[len(codecs.BOM_UTF8) :].decode("utf-8"), newline="")))
+    assert rows[0] == [*order_columns("2019"), "row_number", "reason_code", "reason"]
+    header = rows[0]
+    body = [dict(zip(header, r, strict=True)) for r in rows[1:]]
+    assert [(r["row_number"], r["reason_code"]) for r in body] == [
+        ("3", "status_not_accepted"),
+        ("5", "missing_mobile"),
+    ]
+    assert ID18 in body[0]["订单编号"] and ID16 in body[1]["订单编号"]
+    assert body[0]["订单状态"] == WAITING_PAYMENT
+    assert body[0]["reason"].startswith("订单状态不支持导入")
+    assert body[1]["reason"].startswith("联系手机缺失或无效")
+
+
+def test_rule_archives_both_originals_under_the_batch_folder(export, tmall, paths) -> None:
+    orders_path, items_path = export([make_order(ID19)])
+    summary = tmall((orders_path, items_path))
+    folder = paths.archive / summary["batch_id"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([orders_path.name, items_path.name])
+    assert (folder / orders_path.name).read_bytes() == orders_path.read_bytes()
+    assert (folder / items_path.name).read_bytes() == items_path.read_bytes()
+
+
+# --- 11. the same pair again ------------------------------------------------------------------------------------
+
+SNAPSHOT_TABLES = (
+    "orders",
+    "order_items",
+    "customers",
+    "customer_events",
+    "import_failures",
+    "import_batches",
+    "customer_tags",
+    "group_members",
+    "tmall_order_history",
+    "import_row_outcomes",
+)
+
+
+def snapshot(query) -> dict[str, list[str]]:
+    return {t: sorted(map(repr, query(f"SELECT * FROM {t}"))) for t in SNAPSHOT_TABLES}
+
+
+def test_rule_same_pair_again_is_already_imported_and_force_reimports(export, tmall, query) -> None:
+    pair = export([make_order(ID19), make_order(ID18, status=CLOSED), make_order(ID17, "13800138000")])
+    first = tmall(pair)
+    before = snapshot(query)
+
+    again = tmall(pair)
+    assert again["status"] == "already_imported"
+    assert again["batch_id"] == first["batch_id"]
+    assert snapshot(query) == before
+
+    forced = tmall(pair, force=True)
+    assert forced["status"] == "succeeded" and forced["batch_id"] != first["batch_id"]
+    assert (forced["created"], forced["updated"], forced["failed"]) == (0, 2, 1)
+    assert query("SELECT count(*) FROM import_batches") == [(2,)]
+    assert query("SELECT count(*) FROM orders") == [(2,)]
+    assert query("SELECT count(*) FROM customers") == [(2,)]
+    assert query("SELECT count(*) FROM customer_events WHERE event_type = 'purchase'") == [(2,)]
+    assert query("SELECT count(*) FROM order_items") == [(2,)]
+
+
+# --- 12. backfills in any order --------------------------------------------------------------------------------
+
+P1, P2, P3 = ("13900000001", "王伟"), ("13900000002", "李娜"), ("13900000003", "张敏")
+X, Y, Z, W, V = ID19, ID18, ID17, ID16, ID17B
+
+
+def monthly_exports(export) -> list[tuple[Path, Path]]:
+    """Three monthly exports of overlapping orders:
+    X (P1) 交易成功 in months 1-2, 交易关闭 (refunded) in month 3; Y (P2) 等待买家付款 in month 1, 交易成功 in month 2;
+    Z (P3) paid → shipped → success; W (P1) only in month 2; V (P2) only in month 3."""
+
+    def o(order_id, person, status, day, **kw):
+        return make_order(
+            order_id, person[0], name=person[1], status=status, ordered_at=dt.datetime(2017, 1, day, 12, 0, 0), **kw
+        )
+
+    month1 = [
+        o(X, P1, SUCCESS, 3, items=[item(JEANS)]),
+        o(Y, P2, WAITING_PAYMENT, 4, items=[item(TSHIRT)]),
+        o(Z, P3, PAID, 5, items=[item(SOCKS, 2)]),
+    ]
+    month2 = [
+        o(X, P1, SUCCESS, 3, items=[item(JEANS)]),
+        o(Y, P2, SUCCESS, 4, items=[item(TSHIRT)]),
+        o(Z, P3, SHIPPED, 5, items=[item(SOCKS, 2)]),
+        o(W, P1, SUCCESS, 20, items=[item(SOCKS)], total="25.90"),
+    ]
+    month3 = [
+        o(X, P1, CLOSED, 3, items=[item(JEANS)]),
+        o(Z, P3, SUCCESS, 5, items=[item(SOCKS, 2)]),
+        o(V, P2, SUCCESS, 28, items=[item(TSHIRT)], paid="50.00"),
+    ]
+    return [
+        export(month1, stamp="201702010000"),
+        export(month2, stamp="201703010000"),
+        export(month3, stamp="201704010000"),
+    ]
+
+
+def final_state(paths: CdpPaths) -> dict[str, list[tuple]]:
+    return {
+        "orders": read_rows(
+            paths,
+            "SELECT o.order_id, o.status, o.paid_amount, c.mobile FROM orders o JOIN customers c USING (customer_id) "
+            "ORDER BY 1",
+        ),
+        "profiles": read_rows(
+            paths,
+            "SELECT c.mobile, p.order_count, p.order_amount, p.first_purchase_at, p.last_purchase_at "
+            "FROM customer_profiles p JOIN customers c USING (customer_id) ORDER BY 1",
+        ),
+        "purchases": read_rows(
+            paths,
+            "SELECT detail->>'order_id', count(*) FROM customer_events WHERE event_type = 'purchase' GROUP BY 1 "
+            "ORDER BY 1",
+        ),
+    }
+
+
+def import_in_order(tmp_path: Path, name: str, pairs, order: list[int]) -> CdpPaths:
+    home = CdpPaths(tmp_path / name).ensure()
+    for index in order:
+        assert run_tmall(home, pairs[index])["status"] == "succeeded"
+    return home
+
+
+def test_rule_backfill_in_any_order_ends_in_the_same_orders_and_profiles(export, tmp_path) -> None:
+    pairs = monthly_exports(export)
+    in_date_order = final_state(import_in_order(tmp_path, "dated", pairs, [0, 1, 2]))
+    jan = dt.datetime(2017, 1, 1, 12, 0, 0)
+    assert in_date_order == {
+        "orders": [
+            (W, SUCCESS, Decimal("25.90"), P1[0]),
+            (Z, SUCCESS, Decimal("39.80"), P3[0]),
+            (Y, SUCCESS, Decimal("59.00"), P2[0]),
+            (X, CLOSED, Decimal("129.00"), P1[0]),
+            (V, SUCCESS, Decimal("50.00"), P2[0]),
+        ],
+        "profiles": [
+            (P1[0], 1, Decimal("25.90"), jan.replace(day=20), jan.replace(day=20)),
+            (P2[0], 2, Decimal("109.00"), jan.replace(day=4), jan.replace(day=28)),
+            (P3[0], 1, Decimal("39.80"), jan.replace(day=5), jan.replace(day=5)),
+        ],
+        "purchases": [(W, 1), (Z, 1), (Y, 1), (X, 1), (V, 1)],
+    }
+    for name, order in (("reversed", [2, 1, 0]), ("shuffled", [1, 2, 0])):
+        assert final_state(import_in_order(tmp_path, name, pairs, order)) == in_date_order, name
+
+
+def test_rule_backfill_in_any_order_ends_in_the_same_order_items(export, tmp_path) -> None:
+    sold = make_order(X, P1[0], name=P1[1], items=[item(JEANS), item(SOCKS, 2)])
+    refunded = make_order(X, P1[0], name=P1[1], status=CLOSED, items=[item(JEANS), item(SOCKS, 2)])
+    pairs = [export([sold], stamp="201702010000"), export([refunded], stamp="201703010000")]
+    sql = "SELECT order_id, status, line_number, title, price, quantity, sku_code FROM order_items ORDER BY 1, 3"
+    in_date_order = read_rows(import_in_order(tmp_path, "dated", pairs, [0, 1]), sql)
+    assert in_date_order == [
+        (X, CLOSED, 1, JEANS[0], Decimal("129.00"), 1, "NZ-2003"),
+        (X, CLOSED, 2, SOCKS[0], Decimal("19.90"), 2, "WZ-1301"),
+    ]
+    assert read_rows(import_in_order(tmp_path, "reversed", pairs, [1, 0]), sql) == in_date_order
+
+
+# --- 13. order items ---------------------------------------------------------------------------------------------
+
+
+def test_rule_items_of_imported_orders_are_imported_with_exact_values(export, tmall, query) -> None:
+    orders = [
+        make_order(ID19, items=[item(TSHIRT, 2), item(JEANS), item(SOCKS, 3)]),
+        make_order(ID18, "13800138000", items=[item(("羊毛围巾 秋冬保暖 格纹", "89.90", "WJ-6001"))]),
+    ]
+    summary = tmall(export(orders, item_template="2021", order_template="2021"))
+    assert summary["items_imported"] == 4
+    assert query(
+        "SELECT order_id, line_number, title, price, quantity, sku_code, batch_id FROM order_items ORDER BY 1, 2"
+    ) == [
+        (ID18, 1, "羊毛围巾 秋冬保暖 格纹", Decimal("89.90"), 1, "WJ-6001", summary["batch_id"]),
+        (ID19, 1, TSHIRT[0], Decimal("59.00"), 2, "TX-1001", summary["batch_id"]),
+        (ID19, 2, JEANS[0], Decimal("129.00"), 1, "NZ-2003", summary["batch_id"]),
+        (ID19, 3, SOCKS[0], Decimal("19.90"), 3, "WZ-1301", summary["batch_id"]),
+    ]
+
+
+def test_rule_items_of_failed_orders_are_not_imported(export, tmall, query) -> None:
+    orders = [
+        make_order(ID19, items=[item(TSHIRT)]),
+        make_order(ID18, status=WAITING_PAYMENT, items=[item(JEANS), item(SOCKS)]),
+        make_order(ID17, None, items=[item(SOCKS)]),
+    ]
+    summary = tmall(export(orders))
+    assert summary["items_imported"] == 1
+    assert query("SELECT order_id, title FROM order_items") == [(ID19, TSHIRT[0])]
+    assert failure_codes(query, summary["batch_id"], "items") == {}
+
+
+def test_rule_item_without_order_fails_item_without_order(export, tmall, query, tmp_path) -> None:
+    with_orphan = export([make_order(ID19, items=[item(TSHIRT)]), make_order(ID18, items=[item(JEANS), item(SOCKS)])])
+    only_first = export([make_order(ID19, items=[item(TSHIRT)])])
+    summary = tmall((only_first[0], with_orphan[1]))  # the item report lists ID18's two lines, the order report not
+    assert counts(summary) == (1, 1, 0, 1, 0)
+    assert summary["items_imported"] == 1
+    assert query(
+        "SELECT row_number, reason_code, reason_codes, file_role FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    ) == [
+        (3, "item_without_order", ["item_without_order"], "items"),
+        (4, "item_without_order", ["item_without_order"], "items"),
+    ]
+    assert query("SELECT order_id FROM order_items") == [(ID19,)]
+    assert summary["failure_file"] is None
+    items_failures = Path(summary["items_failure_file"])
+    rows = list(csv.reader(io.StringIO(items_failures.read_bytes().decode("utf-8-sig"), newline="")))
+    assert rows[0] == [*item_columns("2016"), "row_number", "reason_code", "reason"]
+    assert [(r[-3], r[-2]) for r in rows[1:]] == [("3", "item_without_order"), ("4", "item_without_order")]
