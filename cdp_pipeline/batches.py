@@ -4,6 +4,7 @@ carries an import from step to step, the batch record, reason codes, contracts a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -80,6 +81,40 @@ def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None
 def load_context(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> ImportContext:
     row = con.execute(f"SELECT CAST(context AS VARCHAR) FROM {staging_schema(kind, key)}.import_context").fetchone()
     return ImportContext(**json.loads(row[0]))
+
+
+def begin_import(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    sources: list[Path],
+    sha256: str,
+    settings: dict,
+    force: bool = False,
+    move_source: bool = False,
+) -> ImportContext:
+    """A new batch of ``sources`` (the first is the main file) with a fresh staging schema; its
+    status is already_imported when a completed batch had the same bytes (unless ``force``)."""
+    key = partition_key_for(sha256)
+    started = dt.datetime.now()
+    context = ImportContext(
+        kind=kind,
+        batch_id=f"{started:%Y%m%d%H%M%S%f}-{key[:8]}",
+        key=key,
+        source=str(sources[0]),
+        other_sources=[str(p) for p in sources[1:]],
+        file_name=sources[0].name,
+        file_sha256=sha256,
+        started_at=started.isoformat(sep=" "),
+        settings=settings,
+        headers=[],
+        move_source=move_source,
+    )
+    con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE; CREATE SCHEMA {context.staging}")
+    previous = None if force else previous_import(con, kind, sha256)
+    if previous:
+        context.status, context.previous = "already_imported", previous
+        save_context(con, context)
+    return context
 
 
 def previous_import(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> str | None:

@@ -23,10 +23,9 @@ import duckdb
 from cdp_pipeline.batch_writes import finish_already_imported, write_batch
 from cdp_pipeline.batches import (
     ImportContext,
+    begin_import,
     create_reason_codes,
     file_sha256,
-    partition_key_for,
-    previous_import,
     run_contract,
     save_context,
 )
@@ -87,27 +86,10 @@ def stage_customer_file(
     if not source.is_file():
         raise FileRejected(source, "no such file")
     sha256 = sha256 or file_sha256(source)
-    key = partition_key_for(sha256)
-    started = dt.datetime.now()
-    context = ImportContext(
-        kind=KIND,
-        batch_id=f"{started:%Y%m%d%H%M%S%f}-{key[:8]}",
-        key=key,
-        source=str(source),
-        file_name=source.name,
-        file_sha256=sha256,
-        started_at=started.isoformat(sep=" "),
-        settings=dataclasses.asdict(settings),
-        headers=[],
-        move_source=move_source,
-    )
-    staging = context.staging
-    con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE; CREATE SCHEMA {staging}")
-    previous = None if force else previous_import(con, KIND, sha256)
-    if previous:
-        context.status, context.previous = "already_imported", previous
-        save_context(con, context)
+    context = begin_import(con, KIND, [source], sha256, dataclasses.asdict(settings), force, move_source)
+    if context.status == "already_imported":
         return context
+    staging = context.staging
     try:
         staged = stage_file(
             con, source, f"{staging}.file_rows", paths.work, catalogue.known_headers, settings.encoding, settings.sheet

@@ -27,10 +27,10 @@ import yaml
 from cdp_pipeline.batch_writes import finish_already_imported, write_batch
 from cdp_pipeline.batches import (
     ImportContext,
+    begin_import,
     create_reason_codes,
     file_sha256,
     partition_key_for,
-    previous_import,
     run_contract,
     save_context,
 )
@@ -139,28 +139,10 @@ def stage_tmall_export(
         if not path.is_file():
             raise FileRejected(path, "no such file")
     sha256 = pair_sha256(file_sha256(orders), file_sha256(items))
-    key = partition_key_for(sha256)
-    started = dt.datetime.now()
-    context = ImportContext(
-        kind=KIND,
-        batch_id=f"{started:%Y%m%d%H%M%S%f}-{key[:8]}",
-        key=key,
-        source=str(orders),
-        other_sources=[str(items)],
-        file_name=orders.name,
-        file_sha256=sha256,
-        started_at=started.isoformat(sep=" "),
-        settings=dataclasses.asdict(settings),
-        headers=[],
-        move_source=move_source,
-    )
-    staging = context.staging
-    con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE; CREATE SCHEMA {staging}")
-    previous = None if force else previous_import(con, KIND, sha256)
-    if previous:
-        context.status, context.previous = "already_imported", previous
-        save_context(con, context)
+    context = begin_import(con, KIND, [orders, items], sha256, dataclasses.asdict(settings), force, move_source)
+    if context.status == "already_imported":
         return context
+    staging = context.staging
     templates = tmall_templates()
     try:
         staged = {}
@@ -188,7 +170,7 @@ def stage_tmall_export(
     except BaseException:
         con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
         raise
-    export_at = export_timestamp(orders.name) or rows[1] or started
+    export_at = export_timestamp(orders.name) or rows[1] or dt.datetime.fromisoformat(context.started_at)
     context.headers = staged["order"].headers
     context.encoding = staged["order"].encoding
     context.extra = {

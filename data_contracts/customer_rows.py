@@ -14,7 +14,7 @@ MOBILE = r"1\d{10}"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
 
 
-def _fills(value: str, text: str):
+def parsed_when_filled(value: str, text: str):
     """A typed value must parse whenever its text cell was filled."""
     return lambda frame: frame[value].notna() | frame[text].isna()
 
@@ -32,9 +32,11 @@ customer_row_contract = pa.DataFrameSchema(
             lambda f: f["customer_id"].notna() | f["mobile"].notna() | f["email"].notna() | (f["identity_count"] > 0),
             name="missing_key",
         ),
-        pa.Check(_fills("birthday", "birthday_text"), name="invalid_date"),
+        pa.Check(parsed_when_filled("birthday", "birthday_text"), name="invalid_date"),
         pa.Check(
-            lambda f: _fills("points", "points_text")(f) & _fills("employees", "employees_text")(f),
+            lambda f: (
+                parsed_when_filled("points", "points_text")(f) & parsed_when_filled("employees", "employees_text")(f)
+            ),
             name="invalid_number",
         ),
     ],

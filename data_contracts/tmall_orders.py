@@ -10,13 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from data_contracts.customer_rows import collect_failures
+from data_contracts.customer_rows import collect_failures, parsed_when_filled
 
 ORDER_ID = r"\d{6,25}"
-
-
-def _parsed_when_filled(value: str, text: str):
-    return lambda frame: frame[value].notna() | frame[text].isna()
 
 
 tmall_order_contract = pa.DataFrameSchema(
@@ -32,8 +28,8 @@ tmall_order_contract = pa.DataFrameSchema(
         pa.Check(lambda f: f["ordered_at"].notna(), name="invalid_date"),
         pa.Check(
             lambda f: (
-                _parsed_when_filled("paid_amount", "paid_amount_text")(f)
-                & _parsed_when_filled("total_amount", "total_amount_text")(f)
+                parsed_when_filled("paid_amount", "paid_amount_text")(f)
+                & parsed_when_filled("total_amount", "total_amount_text")(f)
             ),
             name="invalid_amount",
         ),

@@ -179,3 +179,22 @@ def failures(query):
         return {r[0]: (r[1], r[2]) for r in rows}
 
     return run
+
+
+@pytest.fixture
+def cdp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CdpPaths:
+    """A CDP_HOME with its own Dagster instance (DAGSTER_HOME inside it), for Dagster tests."""
+    monkeypatch.setenv("CDP_HOME", str(tmp_path / "cdp"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cdp" / "dagster"))
+    paths = CdpPaths(tmp_path / "cdp").ensure()
+    from dagster_project.instance import ensure_dagster_home
+
+    ensure_dagster_home(paths)
+    return paths
+
+
+@pytest.fixture
+def defs(cdp: CdpPaths):
+    from dagster_project.definitions import defs as definitions
+
+    return definitions

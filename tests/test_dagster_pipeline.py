@@ -6,34 +6,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from cdp_pipeline.batches import file_sha256, partition_key_for
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 
 CUSTOMERS = "客户ID,姓名,手机号码,邮箱,微信openid\n,张三,13800138000,zs@example.com,oA1\n,李四,13900139000,,\n,,,,\n"
-
-
-@pytest.fixture
-def cdp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CdpPaths:
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "cdp"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cdp" / "dagster"))
-    paths = CdpPaths(tmp_path / "cdp").ensure()
-    from dagster_project.instance import ensure_dagster_home
-
-    ensure_dagster_home(paths)
-    return paths
-
-
-@pytest.fixture
-def defs(cdp: CdpPaths) -> dg.Definitions:
-    from dagster_project.definitions import defs as definitions
-
-    return definitions
 
 
 def sensor_context(paths: CdpPaths, defs: dg.Definitions, cursor: str | None = None):

@@ -9,29 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from cdp_pipeline.settings import CdpPaths, TmallImportSettings
 from cdp_pipeline.tmall_import import export_key
 from samples.tmall import CLOSED, SUCCESS, WAITING_PAYMENT, random_orders, write_tmall_pair
-
-
-@pytest.fixture
-def cdp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CdpPaths:
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "cdp"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cdp" / "dagster"))
-    paths = CdpPaths(tmp_path / "cdp").ensure()
-    from dagster_project.instance import ensure_dagster_home
-
-    ensure_dagster_home(paths)
-    return paths
-
-
-@pytest.fixture
-def defs(cdp: CdpPaths) -> dg.Definitions:
-    from dagster_project.definitions import defs as definitions
-
-    return definitions
 
 
 def rows(paths: CdpPaths, sql: str) -> list[tuple]:
