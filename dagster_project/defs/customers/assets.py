@@ -16,7 +16,7 @@ from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
-from dagster_project.defs.shared.metadata import markdown_table
+from dagster_project.defs.shared.metadata import markdown_table, table_results
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "customers"
@@ -162,7 +162,7 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         preview = ci.preview(con, staged) if counts else []
         summary = ci.write_customer_base(con, staged, warehouse.paths)
         row_counts = table_row_counts(con, BASE_TABLES)
-    context.log.info(f"{staged.file_name}: {summary}")
+    context.log.info(f"{staged.file_name}: {summary['status']} batch {summary['batch_id']}")
     yield dg.MaterializeResult(
         asset_key="matched_customer_rows",
         metadata={
@@ -172,13 +172,7 @@ def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             "summary": dg.MetadataValue.json(summary),
         },
     )
-    for table in BASE_TABLES:
-        metadata = {
-            "batch_id": summary["batch_id"],
-            "status": summary["status"],
-            "dagster/row_count": row_counts[table],
-        }
-        yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    yield from table_results(BASE_TABLES, summary, row_counts)
 
 
 customer_import_job = dg.define_asset_job(

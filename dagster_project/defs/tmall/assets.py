@@ -15,7 +15,7 @@ from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_export
 from cdp_pipeline.settings import TmallImportSettings
 from cdp_pipeline.warehouse import table_row_counts
-from dagster_project.defs.shared.metadata import markdown_table
+from dagster_project.defs.shared.metadata import markdown_table, table_results
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.defs.tmall.partitions import tmall_exports
 
@@ -147,15 +147,7 @@ def tmall_order_base(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             "reasons": markdown_table([{"reason_code": k, "orders": v} for k, v in reasons.items()]),
         },
     )
-    for table in ORDER_TABLES:
-        yield dg.MaterializeResult(
-            asset_key=table,
-            metadata={
-                "batch_id": summary["batch_id"],
-                "status": summary["status"],
-                "dagster/row_count": row_counts[table],
-            },
-        )
+    yield from table_results(ORDER_TABLES, summary, row_counts)
 
 
 tmall_import_job = dg.define_asset_job(
