@@ -160,8 +160,11 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
     settings = CustomerImportSettings(**{**context.settings, "tags": tuple(context.settings["tags"])})
     steps = [
         "customer_attribute_changes",
-        "customers_created",
+        # Updates before inserts: an UPDATE after millions of inserts in the same transaction
+        # is two orders of magnitude slower in DuckDB (120 s instead of 1 s at 3M rows).
+        "customer_updates",
         "customers_updated",
+        "customers_created",
         "customer_identities_added",
         "customer_attributes_upserted",
         "customer_batch_customers",

@@ -1,6 +1,8 @@
 -- customer_attribute_changes: for matched customers, each attribute whose filled cell differs
 -- from the stored value (an empty cell is no change: it never erases). Initial source fields
 -- take part only under --source-policy all. Drives both the UPDATE and attribute_changed events.
+-- The two unpivoted sides are MATERIALIZED: joining them inline trips a DuckDB 2.0.0 internal
+-- error ("dict-surviving cache") at a million rows.
 CREATE OR REPLACE TABLE {staging}.customer_attribute_changes AS
 WITH incoming_wide AS (
     SELECT o.customer_id, r.name, r.mobile, r.email, r.gender, r.province, r.city,
@@ -15,7 +17,7 @@ WITH incoming_wide AS (
         FROM {staging}.customer_row_outcomes o JOIN {staging}.customer_rows r USING (row_number)
         WHERE o.outcome = 'updated'
 ),
-incoming AS (
+incoming AS MATERIALIZED (
     UNPIVOT incoming_wide ON COLUMNS(* EXCLUDE (customer_id)) INTO NAME field VALUE new_value
 ),
 stored_wide AS (
@@ -25,7 +27,7 @@ stored_wide AS (
         FROM customers
         WHERE customer_id IN (SELECT customer_id FROM {staging}.customer_row_outcomes WHERE outcome = 'updated')
 ),
-stored AS (
+stored AS MATERIALIZED (
     UNPIVOT stored_wide ON COLUMNS(* EXCLUDE (customer_id)) INTO NAME field VALUE old_value
 )
 SELECT i.customer_id, i.field, s.old_value, i.new_value

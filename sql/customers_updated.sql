@@ -19,10 +19,5 @@ UPDATE customers AS c SET
                                   ELSE c.initial_source_content END,
     campaign = CASE WHEN $source_policy = 'all' THEN coalesce($campaign, c.campaign) ELSE c.campaign END,
     updated_at = $now
-FROM (
-    SELECT o.customer_id, r.*
-    FROM {staging}.customer_row_outcomes o JOIN {staging}.customer_rows r USING (row_number)
-    WHERE o.outcome = 'updated'
-      AND o.customer_id IN (SELECT customer_id FROM {staging}.customer_attribute_changes)
-) AS u
+FROM {staging}.customer_updates AS u
 WHERE c.customer_id = u.customer_id;
