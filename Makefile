@@ -39,3 +39,11 @@ ui: setup
 
 clean:
 	rm -rf $(CDP_HOME)
+
+.PHONY: bench bench-smoke
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+bench-smoke: setup
+	$(BIN)/python bench/run.py --smoke

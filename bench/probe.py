@@ -1,0 +1,302 @@
+"""Measurements that run inside the project's venv, each in its own process (``run.py`` times and
+samples the process): ``python bench/probe.py COMMAND ...``; each prints one JSON object.
+
+- ``init-home HOME``: create the Dagster instance of a CDP_HOME (done once on the template home).
+- ``floor CSV DB``: DuckDB's own floor: ``CREATE TABLE AS SELECT * FROM read_csv(CSV)`` into DB.
+- ``steps HOME FILE [EXPORT_DIR]``: the four import steps of ``cdp_pipeline.customer_import`` timed one
+  by one, without Dagster; with EXPORT_DIR, the cleaned keys of both sides go to Parquet for Splink.
+- ``tmall-steps HOME ORDERS ITEMS``: the same for a Tmall export pair.
+- ``dagster-steps``: step durations of the newest run on ``$DAGSTER_HOME``, from its event log.
+- ``sensor HOME``: two ticks of ``customer_inbox_sensor`` over ``HOME/inbox/customers``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def init_home(home: str) -> dict:
+    from cdp_pipeline.settings import CdpPaths
+    from dagster_project.instance import local_instance
+
+    instance = local_instance(CdpPaths(Path(home)).ensure())
+    instance.get_runs(limit=1)
+    return {"home": home}
+
+
+def floor(csv_path: str, db_path: str) -> dict:
+    import duckdb
+
+    Path(db_path).unlink(missing_ok=True)
+    con = duckdb.connect(db_path)
+    try:
+        started = time.perf_counter()
+        con.execute("CREATE TABLE file_rows AS SELECT * FROM read_csv($path)", {"path": csv_path})
+        con.execute("CHECKPOINT")
+        seconds = time.perf_counter() - started
+        rows = con.execute("SELECT count(*) FROM file_rows").fetchone()[0]
+    finally:
+        con.close()
+        Path(db_path).unlink(missing_ok=True)
+    return {"seconds": seconds, "rows": rows}
+
+
+SPLINK_BASE_SQL = """
+COPY (
+    SELECT c.customer_id AS unique_id, c.customer_id, c.mobile, c.email, i.identity_value AS openid
+    FROM customers c
+    LEFT JOIN customer_identities i ON i.customer_id = c.customer_id AND i.identity_type = 'wechat_openid'
+) TO '{path}' (FORMAT parquet)
+"""
+SPLINK_FILE_SQL = """
+COPY (
+    SELECT 'row' || r.row_number AS unique_id, r.customer_id, r.mobile, r.email, i.identity_value AS openid
+    FROM {staging}.customer_rows r
+    LEFT JOIN {staging}.customer_row_identities i
+           ON i.row_number = r.row_number AND i.identity_type = 'wechat_openid'
+    WHERE NOT r.is_empty AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
+) TO '{path}' (FORMAT parquet)
+"""
+
+
+class TimedConnection:
+    """A DuckDB connection that times each ``execute``, labelled by the ``sql/`` file it came from."""
+
+    def __init__(self, con, names: dict[str, str], timings: dict[str, float]):
+        self._con, self._names, self._timings = con, names, timings
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, query, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return self._con.execute(query, *args, **kwargs)
+        finally:
+            text = re.sub(r'"stg_[^"]*"', "{staging}", " ".join(str(query).split()))
+            label = self._names.get(query) or "sql: " + text[:70]
+            self._timings[label] = self._timings.get(label, 0.0) + time.perf_counter() - began
+
+
+def _instrument(timings: dict[str, float], names: dict[str, str]) -> None:
+    """Time the Python work of an import (decoding, pandera, failure file, archive copy) and
+    remember which ``sql/`` file each rendered statement came from. Only this process is patched."""
+    from cdp_pipeline import batch_writes, customer_import, readers, warehouse
+
+    def timed(module, attribute: str, label: str) -> None:
+        original = getattr(module, attribute)
+
+        def wrapper(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timings[label] = timings.get(label, 0.0) + time.perf_counter() - began
+
+        setattr(module, attribute, wrapper)
+
+    timed(readers, "write_normalized_csv", "python: decode + normalise CSV (streaming pass)")
+    timed(readers, "detect_encoding", "python: detect encoding")
+    timed(readers, "_stage_xlsx", "python: read XLSX")
+    timed(customer_import, "file_sha256", "python: sha256 of the file")
+    timed(customer_import, "contract_failures", "python: pandera contract")
+    from cdp_pipeline import tmall_import
+
+    timed(tmall_import, "contract_failures", "python: pandera contract")
+    timed(batch_writes, "write_failure_csv", "write failure file")
+    timed(batch_writes, "copy_atomically", "python: copy source to archive")
+
+    original_render = warehouse.render_sql
+
+    def render(name: str, **parts: str) -> str:
+        text = original_render(name, **parts)
+        names[text] = f"sql/{name}.sql"
+        return text
+
+    for module in (warehouse, customer_import, batch_writes, tmall_import):
+        module.render_sql = render
+
+
+def _first_cause(error: BaseException) -> str:
+    """The exception that started it (a failed ROLLBACK raises again while handling the first)."""
+    while error.__context__ is not None:
+        error = error.__context__
+    return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+def steps(home: str, file: str, export_dir: str | None = None) -> dict:
+    """stage → validate → match → write on one connection, as ``import_customer_file`` runs them,
+    with the time of every SQL statement and Python pass inside them (``detail``)."""
+    started = time.perf_counter()
+    from cdp_pipeline import customer_import as ci
+    from cdp_pipeline.catalogue import Catalogue
+    from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+    from cdp_pipeline.warehouse import connect
+
+    paths = CdpPaths(Path(home)).ensure()
+    timings = {"python_imports": time.perf_counter() - started}
+    detail: dict[str, float] = {}
+    names: dict[str, str] = {}  # rendered SQL text → its sql/ file, filled as statements are rendered
+    _instrument(detail, names)
+    settings = CustomerImportSettings()
+    result: dict = {"timings": timings}
+
+    def timed(name, function, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            timings[name] = time.perf_counter() - began
+
+    with connect(paths.warehouse) as raw:
+        con = TimedConnection(raw, names, detail)
+        catalogue = Catalogue.load(paths.config_file)
+        context = timed("stage", ci.stage_customer_file, con, Path(file), settings, paths, catalogue, force=True)
+        timed("validate", ci.validate_customer_rows, con, context)
+        result["counts"] = timed("match", ci.match_customer_rows, con, context)
+        if export_dir:
+            folder = Path(export_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            raw.execute(SPLINK_BASE_SQL.format(path=folder / "base.parquet"))
+            raw.execute(SPLINK_FILE_SQL.format(path=folder / "file.parquet", staging=context.staging))
+        try:
+            result["summary"] = timed("write", ci.write_customer_base, con, context, paths)
+        except Exception as error:  # reported, not raised: the earlier steps' figures still count
+            result["error"] = f"write step: {_first_cause(error)}"
+    result["detail"] = dict(sorted(detail.items(), key=lambda item: -item[1]))
+    return result
+
+
+def tmall_steps(home: str, orders: str, items: str) -> dict:
+    """The Tmall import's four steps, timed like ``steps``."""
+    started = time.perf_counter()
+    from cdp_pipeline import tmall_import as ti
+    from cdp_pipeline.settings import CdpPaths, TmallImportSettings
+    from cdp_pipeline.warehouse import connect
+
+    paths = CdpPaths(Path(home)).ensure()
+    timings = {"python_imports": time.perf_counter() - started}
+    detail: dict[str, float] = {}
+    names: dict[str, str] = {}
+    _instrument(detail, names)
+    result: dict = {"timings": timings}
+
+    def timed(name, function, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            timings[name] = time.perf_counter() - began
+
+    with connect(paths.warehouse) as raw:
+        con = TimedConnection(raw, names, detail)
+        context = timed("stage", ti.stage_tmall_export, con, Path(orders), Path(items), TmallImportSettings(), paths)
+        timed("validate", ti.validate_tmall_orders, con, context)
+        result["counts"] = timed("match", ti.match_tmall_orders, con, context)
+        try:
+            result["summary"] = timed("write", ti.write_tmall_orders, con, context, paths)
+        except Exception as error:  # reported, not raised
+            result["error"] = f"write step: {_first_cause(error)}"
+    result["detail"] = dict(sorted(detail.items(), key=lambda item: -item[1]))
+    return result
+
+
+def dagster_steps() -> dict:
+    """The newest run: seconds before it started (planning), per step, and the whole run."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return {}
+    logs = instance.all_logs(runs[0].run_id)
+    first = logs[0].timestamp
+    marks: dict[str, float] = {}
+    started: dict[str, float] = {}
+    result: dict[str, float] = {}
+    events = 0
+    for entry in logs:
+        if not entry.is_dagster_event:
+            continue
+        events += 1
+        kind = entry.dagster_event.event_type_value
+        if kind in ("PIPELINE_START", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"):
+            marks[kind] = entry.timestamp
+        elif kind == "STEP_START":
+            started[entry.step_key] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in started:
+            result[f"step:{entry.step_key}"] = entry.timestamp - started[entry.step_key]
+    end = marks.get("PIPELINE_SUCCESS") or marks.get("PIPELINE_FAILURE") or logs[-1].timestamp
+    return {
+        "run_id": runs[0].run_id,
+        "status": runs[0].status.value,
+        "events": events,
+        "before_run_start": marks.get("PIPELINE_START", first) - first,
+        "run": end - marks.get("PIPELINE_START", first),
+        "first_event_to_end": end - first,
+        **result,
+    }
+
+
+def sensor(home: str) -> dict:
+    """Tick 1 looks at the files; tick 2 (size and mtime unchanged) hashes them and requests runs."""
+    began = time.perf_counter()
+    import dagster as dg
+
+    from cdp_pipeline.settings import CdpPaths
+    from dagster_project.definitions import defs
+    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.shared.resources import WarehouseResource
+    from dagster_project.instance import ensure_dagster_home
+
+    paths = CdpPaths(Path(home)).ensure()
+    ensure_dagster_home(paths)
+    instance = dg.DagsterInstance.get()
+    loaded = time.perf_counter() - began
+
+    def tick(cursor: str | None):
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"warehouse": WarehouseResource(cdp_home=str(paths.home))},
+        )
+        began = time.perf_counter()
+        result = customer_inbox_sensor(context)
+        return result, time.perf_counter() - began
+
+    files = sum(1 for _ in paths.inbox("customers").iterdir())
+    first, first_seconds = tick(None)
+    second, second_seconds = tick(first.cursor)
+    return {
+        "files": files,
+        "imports_and_definitions": loaded,
+        "tick1_seconds": first_seconds,
+        "tick1_run_requests": len(first.run_requests),
+        "tick2_seconds": second_seconds,
+        "tick2_run_requests": len(second.run_requests),
+    }
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    functions = {
+        "init-home": init_home,
+        "floor": floor,
+        "steps": steps,
+        "tmall-steps": tmall_steps,
+        "dagster-steps": dagster_steps,
+        "sensor": sensor,
+    }
+    print(json.dumps(functions[command](*args), ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
