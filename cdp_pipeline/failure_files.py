@@ -2,26 +2,46 @@
 
 CSV is UTF-8 with a BOM (so Excel opens Chinese text correctly); XLSX is written with
 xlsxwriter's constant-memory mode. Both are written to a temporary name and renamed.
+
+The warehouse keeps every cell as the file had it (``import_failures.raw``); what a spreadsheet
+would run as a formula (a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return) is written after a ``'`` by the ``excel_safe`` macro, cell by cell in SQL, and header names
+by ``excel_safe`` here. Header text never becomes SQL: cells are selected by position as c0..cN
+and the header row is written separately.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import io
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
 
-from cdp_pipeline.warehouse import quote_ident
+from cdp_pipeline.faults import fault_point
 
 EXTRA_COLUMNS = ("row_number", "reason_code", "reason")
+# The same rule as the excel_safe macro in sql/macros.sql (tests check that they agree).
+_FORMULA_START = re.compile(r"[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]")
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def excel_safe(text: str) -> str:
+    """``text`` as a spreadsheet shows it but never runs it: a formula-like start gets a ``'``."""
+    if _FORMULA_START.match(text) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def failure_columns(headers: list[str]) -> list[str]:
-    """Output column names: the file's headers (blank or repeated ones made unique), then ours."""
+    """Output column names: the file's headers (blank or repeated ones made unique, formula-like
+    ones escaped), then ours."""
     names: list[str] = []
     for position, header in enumerate(headers):
-        name = header or f"column_{position + 1}"
+        name = excel_safe(header) or f"column_{position + 1}"
         while name in names or name in EXTRA_COLUMNS:
             name = f"{name}_{position + 1}"
         names.append(name)
@@ -29,14 +49,25 @@ def failure_columns(headers: list[str]) -> list[str]:
 
 
 def failure_rows_sql(headers: list[str], file_role: str | None = None) -> str:
-    """SELECT of a batch's failures ($batch_id) of one file (the main one, or e.g. 'items')."""
-    names = failure_columns(headers)
-    cells = [f"raw->>{i} AS {quote_ident(name)}" for i, name in enumerate(names[: len(headers)])]
+    """SELECT of a batch's failures ($batch_id) of one file ($file_role: NULL for the main one, or
+    e.g. 'items'): the original cells, escaped for spreadsheets, as c0..cN, then our columns."""
+    ours = ["row_number", "reason_code", "reason"]
+    # excel_safe runs once, over the list of cells: a macro per column costs DuckDB time that grows
+    # as the square of the columns (14 s at 150 columns, out of memory at 1,000); list items are cheap
+    inner = ["list_transform(CAST(raw AS VARCHAR[]), lambda cell: excel_safe(cell)) AS cells", *ours]
+    outer = [*(f"cells[{i + 1}] AS c{i}" for i in range(len(headers))), *ours]
     return (
-        f"SELECT {', '.join(cells)}, row_number, reason_code, reason "
-        "FROM import_failures WHERE batch_id = $batch_id AND file_role IS NOT DISTINCT FROM $file_role "
-        "ORDER BY row_number"
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM import_failures "
+        "WHERE batch_id = $batch_id AND file_role IS NOT DISTINCT FROM $file_role) ORDER BY row_number"
     )
+
+
+def csv_line(cells: list[str]) -> str:
+    """One CSV record ending in \\n, quoted as DuckDB quotes its rows (a cell holding a quote, a
+    comma, \\n or \\r is quoted)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(cells)
+    return line.getvalue()[:-2] + "\n"
 
 
 def write_failure_csv(
@@ -46,18 +77,22 @@ def write_failure_csv(
     plain = target.with_name(f".{target.name}.plain.tmp")
     with_bom = target.with_name(f".{target.name}.tmp")
     con.execute(
-        f"COPY ({failure_rows_sql(headers, file_role)}) TO '{_path_literal(plain)}' (FORMAT csv, HEADER true)",
-        {"batch_id": batch_id, "file_role": file_role},
+        f"COPY ({failure_rows_sql(headers, file_role)}) TO $path (FORMAT csv, HEADER false)",
+        {"batch_id": batch_id, "file_role": file_role, "path": str(plain)},
     )
+    fault_point("mid_failure_file")
     with plain.open("rb") as source, with_bom.open("wb") as out:
         out.write(codecs.BOM_UTF8)
+        out.write(csv_line(failure_columns(headers)).encode("utf-8"))
         shutil.copyfileobj(source, out)
     plain.unlink()
     with_bom.replace(target)
     return target
 
 
-def write_failure_xlsx(con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path) -> Path:
+def write_failure_xlsx(
+    con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path, file_role: str | None = None
+) -> Path:
     import xlsxwriter
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +103,7 @@ def write_failure_xlsx(con: duckdb.DuckDBPyConnection, batch_id: str, headers: l
     )
     sheet = workbook.add_worksheet("failures")
     sheet.write_row(0, 0, failure_columns(headers))
-    cursor = con.execute(failure_rows_sql(headers), {"batch_id": batch_id, "file_role": None})
+    cursor = con.execute(failure_rows_sql(headers, file_role), {"batch_id": batch_id, "file_role": file_role})
     row_index = 1
     while rows := cursor.fetchmany(10_000):
         for row in rows:
@@ -77,7 +112,3 @@ def write_failure_xlsx(con: duckdb.DuckDBPyConnection, batch_id: str, headers: l
     workbook.close()
     temporary.replace(target)
     return target
-
-
-def _path_literal(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import operator
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,25 @@ from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
 
 CHUNK_BYTES = 1 << 20
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # compound file: encrypted OOXML or legacy .xls
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+# DuckDB plans a projection of N columns in time that grows as N squared (seconds at 2,000
+# columns, minutes at 10,000): a wider file is refused rather than left to stall the pipeline.
+MAX_COLUMNS = 1_000
+UNCLOSED_QUOTE = 'a quote (") opened here is never closed, so the lines after it would be read as one cell'
+BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"\x7fELF": "an executable",
+    b"MZ": "an executable",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+    b"SQLite format 3": "an SQLite database",
+}
 BLANK_LINE_MARKER = "\x02"
 PADDING_NULL = "\x01"  # never in real data: lets '' (empty cell) differ from NULL (missing cell)
 CODECS = {"utf-8": "utf-8-sig", "gb18030": "gb18030", "big5": "big5hkscs", "utf-16": "utf-16"}
@@ -63,7 +83,7 @@ class StagedFile:
 
 def is_xlsx(path: Path) -> bool:
     with path.open("rb") as handle:
-        return handle.read(4) == b"PK\x03\x04"
+        return handle.read(4) == ZIP_MAGIC
 
 
 def stage_file(
@@ -78,9 +98,55 @@ def stage_file(
     """Load ``path`` into ``table`` (a qualified, quoted name) as ``file_rows``."""
     if path.stat().st_size == 0:
         raise FileRejected(path, "the file is empty (0 bytes)")
-    if is_xlsx(path) or path.suffix.lower() in (".xlsx", ".xlsm"):
+    with path.open("rb") as handle:
+        head = handle.read(CHUNK_BYTES)
+    if head.startswith(OLE_MAGIC):
+        raise FileRejected(path, _ole_reason(path))
+    if head.startswith(ZIP_MAGIC) or path.suffix.lower() in XLSX_SUFFIXES:
+        if not head.startswith(ZIP_MAGIC):
+            raise FileRejected(path, f"not an XLSX workbook (named {path.suffix}, but not a ZIP-based Office file)")
         return _stage_xlsx(con, path, table, sheet)
+    if sheet:
+        raise FileRejected(path, f"--sheet {sheet!r} given, but this is a CSV file, which has no sheets")
+    check_text(path, head)
     return _stage_csv(con, path, table, work_dir, known_headers, encoding)
+
+
+def check_width(path: Path, headers: list[str]) -> None:
+    if len(headers) > MAX_COLUMNS:
+        raise FileRejected(
+            path,
+            f"{len(headers):,} columns in the header row, more than the {MAX_COLUMNS:,} a customer file may have "
+            "(is the file transposed, or split on the wrong delimiter?)",
+        )
+
+
+def _ole_reason(path: Path) -> str:
+    """An OLE compound file is an encrypted (password-protected) workbook or a legacy .xls/.doc."""
+    marker = "EncryptedPackage".encode("utf-16-le")
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            if marker in tail + chunk:
+                return (
+                    "password-protected (encrypted) workbook: remove the password in Excel "
+                    "(File > Info > Protect Workbook > Encrypt with Password), save and import again"
+                )
+            tail = chunk[-len(marker) :]
+    return "a legacy Office file (OLE, e.g. Excel 97-2003 .xls), not XLSX or CSV: save it as .xlsx or CSV UTF-8"
+
+
+def check_text(path: Path, head: bytes) -> None:
+    """Refuse what is not text in any encoding we read, whatever encoding was declared."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise FileRejected(path, "UTF-32 text is not supported: save the file as CSV UTF-8")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" not in head:
+        return
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if max(even, odd) > len(head) // 4 and min(even, odd) < max(even, odd) // 8:
+        raise FileRejected(path, "looks like UTF-16 text without a byte-order mark (BOM): save the file as CSV UTF-8")
+    kind = next((name for magic, name in BINARY_MAGIC.items() if head.startswith(magic)), None)
+    raise FileRejected(path, f"binary content (NUL bytes{f'; {kind}' if kind else ''}): not a CSV text file")
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -93,8 +159,7 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
         head = handle.read(CHUNK_BYTES)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
-    if b"\x00" in head:
-        raise FileRejected(path, "binary content (NUL bytes): not a CSV text file")
+    check_text(path, head)
     if head.startswith(codecs.BOM_UTF8) or _decodes(path, "utf-8"):
         return "utf-8"
     sample = head[: head.rfind(b"\n") + 1] or head
@@ -122,16 +187,26 @@ def _decodes(path: Path, name: str) -> bool:
     return True
 
 
-def write_normalized_csv(src: Path, dst: Path, encoding: str) -> None:
+@dataclass(frozen=True)
+class NormalizedText:
+    """What the normalising pass counted: blank-line markers written and quote characters seen."""
+
+    markers: int
+    quotes: int
+
+
+def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
     """Stream ``src`` to UTF-8 ``dst`` with ``\\n`` line ends and blank lines marked."""
     decoder = codecs.getincrementaldecoder(CODECS[encoding])(errors="strict")
     offset = 0
+    lines = 1
     carry = ""
     first = True
+    markers = quotes = 0
     with src.open("rb") as source, dst.open("w", encoding="utf-8", newline="") as out:
 
         def emit(part: str) -> None:
-            nonlocal first
+            nonlocal first, markers, quotes
             part = part.replace("\r\n", "\n").replace("\r", "\n")
             if first:
                 part = part.lstrip("\n")
@@ -139,6 +214,8 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> None:
             if marked.startswith("\n") and not first:
                 marked = BLANK_LINE_MARKER + marked
             first = first and not part
+            markers += marked.count(BLANK_LINE_MARKER)
+            quotes += part.count('"')
             out.write(marked)
 
         while True:
@@ -146,21 +223,48 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> None:
             try:
                 text = carry + decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
+                line = lines + _line_breaks(chunk[: max(error.start, 0)])
                 raise FileRejected(
                     src,
-                    f"not valid {encoding.upper()} at byte {offset + error.start}; "
+                    f"not valid {encoding.upper()} at byte {offset + error.start} (line {line}); "
                     "choose the file's encoding with --encoding utf-8|gb18030|big5",
                 ) from None
             offset += len(chunk)
+            lines += _line_breaks(chunk)
             if not chunk:
                 emit(text)
-                return
+                return NormalizedText(markers, quotes)
             cut = text.rfind("\n")
             if cut < 0 or text.endswith("\r"):
                 carry = text
                 continue
             emit(text[: cut + 1])
             carry = text[cut + 1 :]
+
+
+def _line_breaks(data: bytes) -> int:
+    """Line breaks in raw bytes (CRLF, LF or CR; GB18030 and Big5 never use 0x0A/0x0D in a character)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def check_declared_encoding(path: Path, encoding: str) -> None:
+    """A file declared GB18030 or Big5 whose non-ASCII text is valid UTF-8 is UTF-8: reading it
+    as declared would import mojibake, so it is refused."""
+    if encoding not in ("gb18030", "big5"):
+        return
+    with path.open("rb") as handle:
+        head = handle.read(CHUNK_BYTES)
+    if head.isascii():
+        return
+    try:
+        codecs.getincrementaldecoder("utf-8")(errors="strict").decode(head, final=False)
+    except UnicodeDecodeError:
+        return
+    raise FileRejected(
+        path,
+        f"declared {encoding.upper()} but the text is UTF-8 (read as {encoding.upper()} it would be mojibake); "
+        "use --encoding utf-8 or auto",
+    )
 
 
 def read_header(path: Path, delimiter: str) -> list[str]:
@@ -178,14 +282,17 @@ def _stage_csv(
     con: duckdb.DuckDBPyConnection, path: Path, table: str, work_dir: Path, known_headers: frozenset[str], encoding: str
 ) -> StagedFile:
     chosen = detect_encoding(path, known_headers) if encoding == "auto" else encoding
+    check_declared_encoding(path, encoding)
     work_dir.mkdir(parents=True, exist_ok=True)
     normalized = work_dir / f"{table.replace('.', '_').replace(chr(34), '')}.csv"
+    counted = NormalizedText(0, 0)
     try:
-        write_normalized_csv(path, normalized, chosen)
+        counted = write_normalized_csv(path, normalized, chosen)
         delimiter = _sniff_delimiter(normalized)
         headers = read_header(normalized, delimiter)
         if not any(h.strip() for h in headers):
             raise FileRejected(path, "no header row")
+        check_width(path, headers)
         columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(headers) + 1))
         con.execute(
             f"""
@@ -200,29 +307,65 @@ def _stage_csv(
             {"path": str(normalized), "delim": delimiter, "padding": PADDING_NULL},
         )
     except duckdb.Error as error:
-        raise FileRejected(path, f"unreadable CSV: {str(error).splitlines()[0]}") from None
+        found = re.search(r"on Line: (\d+)", str(error))
+        if counted.quotes % 2 and found:
+            raise FileRejected(path, f"row {found.group(1)}: {UNCLOSED_QUOTE}") from None
+        raise FileRejected(path, f"unreadable CSV: {_first_line(error)}") from None
     finally:
         normalized.unlink(missing_ok=True)
-    _drop_header_and_markers(con, table, len(headers))
-    return StagedFile(headers=[h.strip() for h in headers], encoding=chosen, file_format="csv")
+    headers = [h.strip() for h in headers]
+    if counted.quotes % 2:
+        _refuse_unclosed_quote(con, path, table, headers)
+    _drop_header_and_markers(con, table, len(headers), counted.markers)
+    return StagedFile(headers=headers, encoding=chosen, file_format="csv")
 
 
-def _drop_header_and_markers(con: duckdb.DuckDBPyConnection, table: str, width: int) -> None:
-    """Row 1 is the header; a marker record is a blank line, kept as an all-empty row."""
-    cells = ", ".join(
-        f"CASE WHEN is_blank_line THEN '' ELSE replace(c{i}, chr(10) || chr(2), chr(10)) END AS c{i}"
-        for i in range(width)
-    )
-    con.execute(
+def cell_list(width: int) -> str:
+    """The staged cells c0 .. c{width-1} as one SQL list expression."""
+    return "[" + ", ".join(f"c{i}" for i in range(width)) + "]"
+
+
+def _refuse_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path, table: str, headers: list[str]) -> None:
+    """An odd number of quotes and a last record holding a line break: a quote opened there was
+    never closed, so the rest of the file became one cell. Refuse rather than lose those rows.
+    (A stray quote inside an unquoted cell also makes the count odd: then a file whose last record
+    has a multi-line cell is refused too, a rare false alarm that loses nothing.)"""
+    last = con.execute(f"SELECT row_number, {cell_list(len(headers))} FROM {table} ORDER BY row_number DESC LIMIT 1")
+    row_number, cells = last.fetchone()
+    column = next((i for i, cell in enumerate(cells) if cell and "\n" in cell), None)
+    if column is None:
+        return
+    name = headers[column] or f"column {column + 1}"
+    raise FileRejected(path, f"row {row_number}, column {name!r}: {UNCLOSED_QUOTE}")
+
+
+def _drop_header_and_markers(con: duckdb.DuckDBPyConnection, table: str, width: int, markers: int) -> None:
+    """Row 1 is the header; a marker record is a blank line, kept as an all-empty row; a marker
+    inside a quoted cell (a blank line in a multi-line cell) is removed again.
+
+    Statements touch only the rows and columns concerned: an expression per column over the whole
+    table costs DuckDB quadratic time in the number of columns (minutes at 10,000 columns)."""
+    con.execute(f"DELETE FROM {table} WHERE row_number = 1")
+    if not markers:
+        return
+    blank = "c0 = chr(2) AND c1 IS NULL"
+    blank_lines = con.execute(f"SELECT count(*) FROM {table} WHERE {blank}").fetchone()[0]
+    if blank_lines:
+        cleared = ", ".join(f"c{i} = ''" for i in range(width))
+        con.execute(f"UPDATE {table} SET {cleared}, c{width} = NULL WHERE {blank}")
+    if markers == blank_lines:
+        return
+    marker = "chr(10) || chr(2)"
+    affected = con.execute(
         f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT row_number, {cells},
-               CASE WHEN is_blank_line THEN NULL ELSE c{width} END AS c{width}
-        FROM (SELECT *, (c0 = chr(2) AND {"c1 IS NULL" if width >= 1 else "true"}) AS is_blank_line
-              FROM {table} WHERE row_number > 1)
-        ORDER BY row_number
+        SELECT DISTINCT unnest(list_filter(range(len(cells)), lambda i: contains(cells[i + 1], {marker})))
+        FROM (SELECT {cell_list(width)} AS cells FROM {table})
         """
-    )
+    ).fetchall()
+    for (column,) in affected:
+        con.execute(
+            f"UPDATE {table} SET c{column} = replace(c{column}, {marker}, chr(10)) WHERE contains(c{column}, {marker})"
+        )
 
 
 # --- XLSX --------------------------------------------------------------------------------
@@ -243,6 +386,22 @@ def xlsx_cell_text(value: object) -> str:
     return str(value)
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _unreadable_xlsx(path: Path, error: BaseException) -> str:
+    """Why calamine could not open a ZIP-based file: not a workbook at all, or a damaged one."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return f"unreadable XLSX (damaged or incomplete file): {_first_line(error)}"
+    if "xl/workbook.xml" not in names:
+        return "a ZIP archive, not an XLSX workbook (no xl/workbook.xml): unzip it and import the file inside"
+    return f"unreadable XLSX (damaged workbook): {_first_line(error)}"
+
+
 def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: str | None) -> StagedFile:
     from python_calamine import CalamineError, CalamineWorkbook
 
@@ -259,14 +418,15 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: s
                 chosen = name
                 break
     except CalamineError as error:
-        raise FileRejected(path, f"unreadable XLSX (damaged or password-protected): {error}") from None
+        raise FileRejected(path, _unreadable_xlsx(path, error)) from None
     except (ValueError, OSError) as error:
-        raise FileRejected(path, f"unreadable XLSX: {error}") from None
+        raise FileRejected(path, f"unreadable XLSX: {_first_line(error)}") from None
     if chosen is None:
-        raise FileRejected(path, "no sheet with a header row")
+        raise FileRejected(path, f"sheet {sheet!r} has no header row" if sheet else "no sheet with a header row")
     headers = [xlsx_cell_text(v).strip() for v in rows[0]]
     while headers and not headers[-1]:
         headers.pop()
+    check_width(path, headers)
     width = len(headers)
     frame = pd.DataFrame(rows[1:], dtype=object)
     cells = {f"c{i}": frame[i].map(xlsx_cell_text) if i in frame else "" for i in range(width)}

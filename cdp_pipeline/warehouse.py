@@ -28,13 +28,13 @@ def quote_ident(name: str) -> str:
 
 def render_sql(name: str, **parts: str) -> str:
     """``sql/<name>.sql`` with its ``{placeholders}`` (identifiers and projections we build) filled."""
-    text = sql_text(name)
-    for key, value in parts.items():
-        text = text.replace("{" + key + "}", value)
-    missing = re.findall(r"\{(staging|[a-z_]+_cells|overflow_cell)\}", text)
+    template = sql_text(name)
+    missing = set(re.findall(r"\{(staging|[a-z_]+_cells|overflow_cell)\}", template)) - parts.keys()
     if missing:
-        raise KeyError(f"sql/{name}.sql needs {sorted(set(missing))}")
-    return text
+        raise KeyError(f"sql/{name}.sql needs {sorted(missing)}")
+    # One pass: a filled part is never searched again, so text such as {staging} inside a quoted
+    # name stays text.
+    return re.sub(r"\{([a-z_]+)\}", lambda found: parts.get(found.group(1), found.group(0)), template)
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **parts: str) -> None:
@@ -84,7 +84,7 @@ def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Itera
     con = duckdb.connect()
     try:
         if path.exists():
-            _open_waiting(lambda: con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)"), lock_wait)
+            _open_waiting(lambda: con.execute("ATTACH $path AS warehouse (READ_ONLY)", {"path": str(path)}), lock_wait)
             con.execute("SET search_path = 'memory.main,warehouse.main'")
             prepare_connection(con, create_schema=False)
         else:
@@ -96,7 +96,3 @@ def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Itera
 
 def table_row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:
     return {table: con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0] for table in tables}
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 import sys
 import threading
 import uuid
@@ -95,19 +96,21 @@ def _add_tmall_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.masking import masked_errors
 
     try:
-        if args.command == "import" and args.kind == "tmall":
-            return import_tmall(args)
-        if args.command == "backfill":
-            return backfill_tmall(args)
-        if args.command == "import":
-            return import_customers(args)
-        if args.command == "batches":
-            return show_batches(args)
-        if args.command == "overview":
-            return show_overview(args)
-        return export_failures(args)
+        with masked_errors():  # an error that quotes cells leaves the CLI with them masked
+            if args.command == "import" and args.kind == "tmall":
+                return import_tmall(args)
+            if args.command == "backfill":
+                return backfill_tmall(args)
+            if args.command == "import":
+                return import_customers(args)
+            if args.command == "batches":
+                return show_batches(args)
+            if args.command == "overview":
+                return show_overview(args)
+            return export_failures(args)
     except FileRejected as rejected:
         print(f"cdp: rejected {rejected}", file=sys.stderr)
         return EXIT_REJECTED
@@ -264,11 +267,16 @@ def run_partition(
     job_name: str, partitions: str, key: str, run_config: dict, tags: dict, show_progress: bool = False
 ) -> dict:
     """Register the partition, run the job for it in-process and return the batch summary that
-    its write step put in the materialization metadata."""
-    from cdp_pipeline.settings import CdpPaths
-    from dagster_project.instance import local_instance
+    its write step put in the materialization metadata.
 
-    instance = local_instance(CdpPaths.from_env().ensure())
+    Runs left unfinished by a killed process are marked failed first and their pool slot freed,
+    so they do not hold up this run (``recover_dead_runs``)."""
+    from cdp_pipeline.settings import CdpPaths
+    from dagster_project.instance import local_instance, recover_dead_runs
+
+    paths = CdpPaths.from_env().ensure()
+    instance = local_instance(paths)
+    recover_dead_runs(instance, paths.warehouse)
     from dagster_project.definitions import defs
 
     if not instance.has_dynamic_partition(partitions, key):
@@ -411,11 +419,12 @@ def show_overview(args: argparse.Namespace) -> int:
 
 def export_failures(args: argparse.Namespace) -> int:
     from cdp_pipeline.errors import FileRejected
-    from cdp_pipeline.failure_files import failure_columns, failure_rows_sql, write_failure_csv, write_failure_xlsx
+    from cdp_pipeline.failure_files import write_failure_csv, write_failure_xlsx
     from cdp_pipeline.settings import CdpPaths
     from cdp_pipeline.warehouse import connect
 
-    with connect(CdpPaths.from_env().ensure().warehouse) as con:
+    paths = CdpPaths.from_env().ensure()
+    with connect(paths.warehouse) as con:
         row = con.execute(
             "SELECT CAST(headers AS VARCHAR) FROM import_batches WHERE batch_id = $b", {"b": args.batch_id}
         ).fetchone()
@@ -423,9 +432,14 @@ def export_failures(args: argparse.Namespace) -> int:
             raise FileRejected(args.batch_id, "no such batch (see `cdp batches`)")
         headers = json.loads(row[0] or "[]")
         if args.out is None:
-            frame = con.execute(failure_rows_sql(headers), {"batch_id": args.batch_id, "file_role": None}).df()
-            frame.columns = failure_columns(headers)
-            frame.to_csv(sys.stdout, index=False)
+            # the same bytes as the failure file (formula cells escaped), without its BOM
+            scratch = paths.work / f".failures-{uuid.uuid4().hex}.csv"
+            try:
+                write_failure_csv(con, args.batch_id, headers, scratch)
+                with scratch.open(encoding="utf-8-sig", newline="") as text:
+                    shutil.copyfileobj(text, sys.stdout)
+            finally:
+                scratch.unlink(missing_ok=True)
         elif args.out.suffix.lower() == ".xlsx":
             write_failure_xlsx(con, args.batch_id, headers, args.out)
         else:

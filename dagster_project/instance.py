@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.events import EngineEventData
 
 from cdp_pipeline.settings import CdpPaths
 
@@ -26,3 +28,104 @@ def ensure_dagster_home(paths: CdpPaths) -> Path:
 def local_instance(paths: CdpPaths) -> dg.DagsterInstance:
     ensure_dagster_home(paths)
     return dg.DagsterInstance.get()
+
+
+# Each run's own process records where it runs (an engine event, so a re-executed run does not
+# inherit it), so a later `cdp` can tell a run whose process was killed (SIGKILL, OOM, reboot)
+# from one still running.
+PROCESS_EVENT = "cdp: run process"
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot (Linux; else ""), so a reused
+    pid is not taken for the process that recorded it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def record_run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Record this process (host, pid, start time) as the one executing ``run``."""
+    pid = os.getpid()
+    instance.report_engine_event(
+        f"{PROCESS_EVENT} {socket.gethostname()} pid {pid}",
+        run,
+        EngineEventData(
+            metadata={"cdp/host": socket.gethostname(), "cdp/pid": str(pid), "cdp/process_start": _process_start(pid)}
+        ),
+    )
+
+
+def _run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[str, int, str] | None:
+    for record in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
+        if (record.message or "").startswith(PROCESS_EVENT):
+            metadata = record.dagster_event.engine_event_data.metadata
+            return metadata["cdp/host"].value, int(metadata["cdp/pid"].value), metadata["cdp/process_start"].value
+    return None
+
+
+def _process_alive(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not started or _process_start(pid) in (started, "")
+
+
+def recover_dead_runs(instance: dg.DagsterInstance, warehouse: Path | None = None) -> list[str]:
+    """Mark failed the unfinished runs whose process (on this host) is gone, and free the pool
+    slots they held; free the slots any finished run still holds; with ``warehouse``, drop the
+    staging schemas the dead runs left. Returns the runs marked failed.
+
+    A SIGKILLed in-process run stays STARTED and keeps its "warehouse" slot, so every later run
+    would wait for that slot forever. Its batch never committed (or committed whole), so
+    importing the file again is safe and imports it once.
+    """
+    unfinished = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING])
+    )
+    host, recovered = socket.gethostname(), []
+    for run in unfinished:
+        process = _run_process(instance, run.run_id)
+        if process is None or process[0] != host or _process_alive(process[1], process[2]):
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.is_finished:
+            continue
+        instance.report_run_failed(current, f"the process running it (pid {process[1]}) is gone: killed or crashed")
+        recovered.append(run.run_id)
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        for run_id in storage.get_concurrency_run_ids():
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                storage.free_concurrency_slots_for_run(run_id)
+    if recovered and warehouse is not None:
+        drop_staging_of(instance, [instance.get_run_by_id(run_id) for run_id in recovered], warehouse)
+    return recovered
+
+
+STAGING_KINDS = {"customer_import": "customers", "tmall_import": "tmall"}
+
+
+def drop_staging_of(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], warehouse: Path) -> None:
+    """Drop the staging schema of each run's partition, unless a run of that partition is still
+    going: checked while holding the warehouse, so no run can begin the partition meanwhile."""
+    from cdp_pipeline.batches import staging_schema
+    from cdp_pipeline.warehouse import connect
+
+    with connect(warehouse) as con:
+        going = instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+            )
+        )
+        busy = {(run.job_name, run.tags.get("dagster/partition")) for run in going}
+        for run in runs:
+            key = run.tags.get("dagster/partition")
+            if run.job_name in STAGING_KINDS and key and (run.job_name, key) not in busy:
+                con.execute(f"DROP SCHEMA IF EXISTS {staging_schema(STAGING_KINDS[run.job_name], key)} CASCADE")

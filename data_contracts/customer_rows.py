@@ -10,8 +10,20 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-MOBILE = r"1\d{10}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+MOBILE = r"1[0-9]{10}"  # ASCII digits: Python's \d would also take ٠-٩ and other scripts' digits
+# An address as email-validator accepts it (tests/test_fuzz_normalisers.py checks it against that
+# library), over the cleaned, lower-cased text: a dot-atom local part of at most 64 characters;
+# a domain of at least two labels (letters, digits, inner hyphens, any non-ASCII letter), each at
+# most 63 characters, whose last label ends in a letter (or is non-ASCII) and is not a special-use
+# name (localhost, .local, .test, ...); at most 254 characters in all. Quoted local parts and [IP] literals are
+# refused, as email-validator refuses them by default.
+_ATOM = r"(?:[a-z0-9!#$%&'*+/=?^_`{|}~\-]|[^\x00-\x7f\s\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff])+"
+_LABEL_CHAR = r"[a-z0-9\u00c0-\U0010ffff]"
+_LABEL = rf"{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-){{0,61}}{_LABEL_CHAR})?"
+EMAIL = (
+    r"(?=.{1,254}$)(?=[^@]{1,64}@)(?!.*\.(?:arpa|invalid|local|localhost|onion|test)$)"
+    rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:(?!-)[a-z0-9-]*[a-z]|(?=[^.]*[^\x00-\x7f]){_LABEL})"
+)
 
 
 def parsed_when_filled(value: str, text: str):

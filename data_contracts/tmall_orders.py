@@ -12,7 +12,7 @@ import pandera.pandas as pa
 
 from data_contracts.customer_rows import collect_failures, parsed_when_filled
 
-ORDER_ID = r"\d{6,25}"
+ORDER_ID = r"[0-9]{6,25}"  # ASCII digits only (Python's \d takes every script's digits)
 
 
 tmall_order_contract = pa.DataFrameSchema(

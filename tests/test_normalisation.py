@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -230,3 +231,27 @@ def test_rule_points_fraction_is_invalid_number(make_csv, run_import, failures, 
     summary = run_import(make_csv([["手机号码", "积分"], ["13800138000", "2.5"]]))
     assert failures(summary["batch_id"]) == {2: ("invalid_number", ["invalid_number"])}
     assert query("SELECT count(*) FROM customers") == [(0,)]
+
+
+def test_rule_points_beyond_bigint_is_invalid_number_not_a_failed_file(make_csv, run_import, failures):
+    rows = [
+        ["手机号码", "积分"],
+        ["13800138000", "99999999999999999999"],
+        ["13800138001", "99,999,999,999,999,999,999.0"],
+    ]
+    summary = run_import(make_csv(rows))
+    assert (summary["created"], summary["failed"]) == (0, 2)
+    assert failures(summary["batch_id"]) == {
+        2: ("invalid_number", ["invalid_number"]),
+        3: ("invalid_number", ["invalid_number"]),
+    }
+
+
+@pytest.mark.parametrize(
+    "email", ["a..b@x.cn", "a@x..cn", "a@-x.cn", "a@x.-n", "00000000@00.-n", "a,b@x.cn", "a@x.c1", "a@localhost"]
+)
+def test_rule_malformed_email_is_invalid_email(email):
+    """Found by the fuzz tests against email-validator (tests/test_fuzz_normalisers.py)."""
+    from data_contracts.customer_rows import EMAIL
+
+    assert re.fullmatch(EMAIL, email) is None

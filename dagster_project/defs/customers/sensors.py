@@ -8,6 +8,7 @@ from cdp_pipeline.inbox import read_sidecar, scan_inbox
 from dagster_project.defs.customers.assets import customer_import_job, customer_import_run_config
 from dagster_project.defs.customers.partitions import customer_files
 from dagster_project.defs.shared.resources import WarehouseResource
+from dagster_project.instance import recover_dead_runs
 
 
 @dg.sensor(job=customer_import_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -17,6 +18,8 @@ def customer_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Wareho
     The run key carries the hash, so the same bytes are never imported twice (Dagster skips a
     run key it has seen); a failed run is re-executed from the UI with the same config.
     """
+    # a killed run would hold the warehouse pool slot forever
+    recover_dead_runs(context.instance, warehouse.paths.warehouse)
     previous = json.loads(context.cursor) if context.cursor else {}
     ready, seen = scan_inbox(warehouse.paths.inbox("customers"), previous)
     new_keys = sorted({f.key for f in ready if not context.instance.has_dynamic_partition(customer_files.name, f.key)})

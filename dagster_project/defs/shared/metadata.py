@@ -3,9 +3,13 @@
 import dagster as dg
 import pandas as pd
 
+from cdp_pipeline.masking import mask_text
+
 
 def markdown_table(rows: list[dict]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "(no rows)")
+    """Rows (a preview) as a Markdown table; whatever still looks like a mobile, an email or an
+    openid (a customer ID that is a mobile, a name that is an email) is masked."""
+    return dg.MetadataValue.md(mask_text(pd.DataFrame(rows).to_markdown(index=False)) if rows else "(no rows)")
 
 
 def table_results(tables: tuple[str, ...], summary: dict, row_counts: dict[str, int]):

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from cdp_pipeline.catalogue import Catalogue
+from cdp_pipeline.masking import masked_errors
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.warehouse import connect
 
@@ -23,6 +24,14 @@ class WarehouseResource(dg.ConfigurableResource):
 
     cdp_home: str
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """In a run, record the process executing it: a later `cdp` that finds the run unfinished
+        and this process gone marks it failed and frees its pool slot (``recover_dead_runs``)."""
+        if context.instance is not None and context.dagster_run is not None:
+            from dagster_project.instance import record_run_process
+
+            record_run_process(context.instance, context.dagster_run)
+
     @property
     def paths(self) -> CdpPaths:
         return CdpPaths(Path(self.cdp_home).resolve()).ensure()
@@ -32,5 +41,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.paths.warehouse) as con:
+        """The warehouse; an error inside reaches the run's event log with personal data masked."""
+        with masked_errors(), connect(self.paths.warehouse) as con:
             yield con

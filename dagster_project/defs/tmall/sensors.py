@@ -10,12 +10,15 @@ from cdp_pipeline.tmall_import import pair_sha256
 from dagster_project.defs.shared.resources import WarehouseResource
 from dagster_project.defs.tmall.assets import tmall_import_job, tmall_import_run_config
 from dagster_project.defs.tmall.partitions import tmall_exports
+from dagster_project.instance import recover_dead_runs
 
 
 @dg.sensor(job=tmall_import_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def tmall_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     """Pairs whose two files held still since the last tick are imported, keyed by both hashes;
     a report whose partner has not arrived waits, and the tick says so."""
+    # a killed run would hold the warehouse pool slot forever
+    recover_dead_runs(context.instance, warehouse.paths.warehouse)
     previous = json.loads(context.cursor) if context.cursor else {}
     ready, seen = scan_inbox(warehouse.paths.inbox("tmall"), previous)
     pairs, alone = tmall_pairs(ready)

@@ -1,0 +1,595 @@
+"""Nothing lost, nothing let in: bad and odd customer files.
+
+Every file here either imports with counts that close (scanned = created + updated + failed +
+skipped) or is refused whole with one line that names the file (and the row/field where there is
+one) and leaves nothing behind: no batch, no customers, no staging schema, no scratch file.
+A representative few also go through the real `cdp` command (exit 2, one line on stderr).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.readers import MAX_COLUMNS
+from cdp_pipeline.settings import CdpPaths
+
+CDP = str(Path(sys.executable).with_name("cdp"))
+SQL_HEADER = '"name"; DROP TABLE customers; --'
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def closes(summary: dict) -> dict:
+    """The summary, after checking that its counts close."""
+    assert summary["status"] == "succeeded"
+    assert summary["scanned"] == summary["created"] + summary["updated"] + summary["failed"] + summary["skipped"]
+    return summary
+
+
+def counts(summary: dict) -> tuple[int, int, int, int, int]:
+    return tuple(closes(summary)[k] for k in ("scanned", "created", "updated", "failed", "skipped"))
+
+
+def assert_nothing_written(paths: CdpPaths) -> None:
+    """No batch, no customers, no failures, no staging schema, no archive/failure/scratch file."""
+    if paths.warehouse.exists():
+        con = duckdb.connect(str(paths.warehouse), read_only=True)
+        try:
+            for table in ("import_batches", "customers", "customer_identities", "import_failures"):
+                assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+            schemas = con.execute(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'"
+            ).fetchone()
+            assert schemas == (0,)
+        finally:
+            con.close()
+    for folder in (paths.archive, paths.failures, paths.work):
+        assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def rejected(run_import, paths: CdpPaths, path: Path, *words: str, **settings) -> FileRejected:
+    """Import ``path`` expecting a refusal whose one-line message names the file and ``words``."""
+    with pytest.raises(FileRejected) as caught:
+        run_import(path, **settings)
+    message = str(caught.value)
+    assert message.startswith(f"{path.name}: "), message
+    assert "\n" not in message, message
+    for word in words:
+        assert word in caught.value.reason, message
+    assert_nothing_written(paths)
+    return caught.value
+
+
+def cdp(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CDP_HOME": str(home)}
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run(
+        [CDP, *args], capture_output=True, text=True, env=environment, timeout=300, cwd=cwd, check=False
+    )
+
+
+def assert_cli_rejected(result: subprocess.CompletedProcess, home: Path, file_name: str, *words: str) -> str:
+    """Exit 2, nothing on stdout, one stderr line naming the file and ``words``, nothing written."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert file_name in lines[0], lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert_nothing_written(CdpPaths(home))
+    return lines[0]
+
+
+def cli_json(result: subprocess.CompletedProcess) -> dict:
+    import json
+
+    assert result.returncode == 0, result.stderr
+    return closes(json.loads(result.stdout))
+
+
+def png_bytes() -> bytes:
+    """A real 1x1 PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = chunk(b"IHDR", (1).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0]))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("customers.csv", "手机号码\n13800138000\n")
+    return buffer.getvalue()
+
+
+def encrypt_xlsx(plain: Path, target: Path, password: str = "secret") -> Path:
+    """A real password-protected workbook: Excel's agile encryption in an OLE compound file."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    with plain.open("rb") as source, target.open("wb") as out:
+        OOXMLFile(source).encrypt(password, out)
+    return target
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "cdp"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    target = tmp_path / "in"
+    target.mkdir()
+    return target
+
+
+# --- empty files ---------------------------------------------------------------------------
+
+
+def test_bad_zero_byte_csv_is_rejected(folder, run_import, paths):
+    empty = folder / "empty.csv"
+    empty.write_bytes(b"")
+    rejected(run_import, paths, empty, "empty (0 bytes)")
+
+
+def test_bad_zero_byte_xlsx_is_rejected(folder, run_import, paths):
+    empty = folder / "empty.xlsx"
+    empty.write_bytes(b"")
+    rejected(run_import, paths, empty, "empty (0 bytes)")
+
+
+def test_bad_header_only_csv_is_rejected_as_no_data_rows(make_csv, run_import, paths):
+    rejected(run_import, paths, make_csv("姓名,手机号码,邮箱\r\n"), "no data rows")
+
+
+def test_bad_header_only_xlsx_is_rejected_as_no_data_rows(make_xlsx, run_import, paths):
+    rejected(run_import, paths, make_xlsx([["姓名", "手机号码"]]), "no data rows")
+
+
+def test_bad_only_blank_lines_csv_is_rejected_as_no_header(make_csv, run_import, paths):
+    rejected(run_import, paths, make_csv("\r\n\n \n"), "no header row")
+
+
+def test_bad_empty_sheets_xlsx_is_rejected_as_no_header(make_xlsx, run_import, paths):
+    rejected(run_import, paths, make_xlsx([]), "no sheet with a header row")
+
+
+# --- not a CSV at all ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("random.csv", random.Random(7).randbytes(4096), ("binary content",)),
+        ("random_no_nul.csv", bytes(b or 0xFF for b in random.Random(8).randbytes(4096)), ("not valid",)),
+        ("picture.csv", png_bytes(), ("binary content", "a PNG image")),
+        ("archive.csv", zip_bytes(), ("ZIP archive", "not an XLSX")),
+        ("elf.csv", b"\x7fELF\x02\x01\x01" + bytes(200), ("binary content", "an executable")),
+    ],
+    ids=["random", "random_no_nul", "png", "zip", "elf"],
+)
+def test_bad_binary_garbage_named_csv_is_rejected(name, content, words, folder, run_import, paths):
+    path = folder / name
+    path.write_bytes(content)
+    rejected(run_import, paths, path, *words)
+
+
+def test_bad_binary_garbage_dry_run_is_rejected(folder, dry_run, paths):
+    path = folder / "picture.csv"
+    path.write_bytes(png_bytes())
+    with pytest.raises(FileRejected, match="binary content"):
+        dry_run(path)
+    assert not paths.warehouse.exists()
+
+
+def test_bad_truncated_xlsx_is_rejected(make_xlsx, run_import, paths):
+    whole = make_xlsx([["手机号码", "姓名"], *[[f"1380013{i:04d}", f"name {i}"] for i in range(200)]])
+    truncated = whole.with_name("truncated.xlsx")
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    rejected(run_import, paths, truncated, "unreadable XLSX")
+
+
+def test_bad_xlsx_with_garbage_inside_is_rejected(folder, run_import, paths):
+    path = folder / "not_really.xlsx"
+    path.write_bytes(b"PK\x03\x04" + random.Random(3).randbytes(2000))
+    rejected(run_import, paths, path, "unreadable XLSX")
+
+
+def test_bad_password_protected_xlsx_is_rejected_as_encrypted(make_xlsx, folder, run_import, paths):
+    plain = make_xlsx([["手机号码"], ["13800138000"]])
+    locked = encrypt_xlsx(plain, folder / "locked.xlsx")
+    assert locked.read_bytes()[:8] == bytes.fromhex("d0cf11e0a1b11ae1")  # an OLE compound file
+    rejected(run_import, paths, locked, "password-protected")
+
+
+def test_bad_password_protected_xlsx_renamed_csv_is_rejected_as_encrypted(make_xlsx, folder, run_import, paths):
+    locked = encrypt_xlsx(make_xlsx([["手机号码"], ["13800138000"]]), folder / "locked.csv")
+    rejected(run_import, paths, locked, "password-protected")
+
+
+def test_bad_legacy_xls_is_rejected_with_what_to_do(folder, run_import, paths):
+    """An unencrypted OLE file (what Excel 97-2003 .xls is): not an XLSX."""
+    import olefile  # msoffcrypto-tool's dependency
+
+    assert olefile
+    path = folder / "old.xls"
+    path.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    rejected(run_import, paths, path, ".xlsx")
+
+
+# --- XLSX sheets ---------------------------------------------------------------------------
+
+
+def three_sheets(path: Path) -> Path:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.title = "说明"  # an empty first sheet
+    workbook.create_sheet("客户").append(["手机号码", "姓名"])
+    workbook["客户"].append(["13800138000", "张三"])
+    other = workbook.create_sheet("Other list")
+    other.append(["邮箱", "姓名"])
+    other.append(["a@example.cn", "A"])
+    other.append(["b@example.cn", "B"])
+    workbook.save(path)
+    return path
+
+
+def test_bad_xlsx_several_sheets_reads_first_non_empty(folder, run_import, query):
+    summary = run_import(three_sheets(folder / "sheets.xlsx"))
+    assert counts(summary) == (1, 1, 0, 0, 0)
+    assert query("SELECT mobile, name FROM customers") == [("13800138000", "张三")]
+
+
+def test_bad_xlsx_sheet_option_picks_another(folder, run_import, query):
+    summary = run_import(three_sheets(folder / "sheets.xlsx"), sheet="Other list")
+    assert counts(summary) == (2, 2, 0, 0, 0)
+    assert query("SELECT email FROM customers ORDER BY 1") == [("a@example.cn",), ("b@example.cn",)]
+
+
+def test_bad_xlsx_unknown_sheet_is_rejected_naming_the_sheets(folder, run_import, paths):
+    error = rejected(run_import, paths, three_sheets(folder / "sheets.xlsx"), "'Nope'", sheet="Nope")
+    assert "说明, 客户, Other list" in error.reason
+
+
+def test_bad_xlsx_empty_sheet_chosen_is_rejected(folder, run_import, paths):
+    rejected(run_import, paths, three_sheets(folder / "sheets.xlsx"), "sheet '说明' has no header row", sheet="说明")
+
+
+def test_bad_sheet_option_on_csv_is_rejected(make_csv, run_import, paths):
+    rejected(run_import, paths, make_csv("手机号码\n13800138000\n"), "--sheet", sheet="客户")
+
+
+# --- encodings and BOMs --------------------------------------------------------------------
+
+
+def test_bad_gb18030_declared_utf8_is_rejected_not_mojibake(make_csv, run_import, paths):
+    path = make_csv("mobile,name\r\n13800138000,张三\r\n13900139000,李四\r\n", encoding="gb18030")
+    rejected(run_import, paths, path, "not valid UTF-8 at byte 25 (line 2)", "--encoding", encoding="utf-8")
+
+
+def test_bad_utf8_declared_gb18030_is_rejected_not_mojibake(make_csv, run_import, paths):
+    path = make_csv([["手机号码", "姓名"], ["13800138000", "张三"]], encoding="utf-8")
+    rejected(run_import, paths, path, "UTF-8", "--encoding", encoding="gb18030")
+
+
+def test_bad_ascii_file_declared_gb18030_imports(make_csv, run_import, query):
+    summary = run_import(make_csv("mobile,name\n13800138000,Zhang\n"), encoding="gb18030")
+    assert counts(summary) == (1, 1, 0, 0, 0)
+
+
+def test_bad_gb18030_declared_gb18030_imports(make_csv, run_import, query):
+    path = make_csv([["手机号码", "姓名"], ["13800138000", "张三"]], encoding="gb18030")
+    summary = run_import(path, encoding="gb18030")
+    assert counts(summary) == (1, 1, 0, 0, 0)
+    assert query("SELECT name FROM customers") == [("张三",)]
+
+
+def test_bad_utf8_bom_imports_and_first_header_maps(make_csv, run_import, query):
+    summary = run_import(make_csv("\ufeff手机号码,姓名\r\n13800138000,张三\r\n", encoding="utf-8"))
+    assert counts(summary) == (1, 1, 0, 0, 0) and summary["unknown_columns"] == []
+    assert query("SELECT mobile, name FROM customers") == [("13800138000", "张三")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_bad_utf16_with_bom_is_read(encoding, folder, run_import, query):
+    path = folder / "wide.csv"
+    text = "手机号码,姓名\r\n13800138000,张三\r\n13900139000,李四\r\n"
+    path.write_bytes(("\ufeff" + text).encode(encoding) if encoding.endswith("be") else text.encode(encoding))
+    summary = run_import(path)
+    assert summary["encoding"] == "utf-16"
+    assert counts(summary) == (2, 2, 0, 0, 0)
+    assert query("SELECT name FROM customers ORDER BY mobile") == [("张三",), ("李四",)]
+
+
+def test_bad_utf16_without_bom_is_rejected_clearly(folder, run_import, paths):
+    path = folder / "wide_no_bom.csv"
+    path.write_bytes("手机号码,姓名\r\n13800138000,张三\r\n".encode("utf-16-le"))
+    rejected(run_import, paths, path, "UTF-16")
+
+
+def test_bad_utf32_is_rejected_clearly(folder, run_import, paths):
+    path = folder / "utf32.csv"
+    path.write_bytes("手机号码\n13800138000\n".encode("utf-32"))
+    rejected(run_import, paths, path, "UTF-32")
+
+
+# --- line endings, quotes and big cells ----------------------------------------------------
+
+
+def test_bad_mixed_line_endings_read_as_rows(make_csv, run_import, outcomes, query):
+    path = make_csv("手机号码,姓名\r\n13800138000,张三\n13900139000,李四\r13700137000,王五\r\n\r123,赵六\n")
+    summary = run_import(path)
+    assert counts(summary) == (5, 3, 0, 1, 1)
+    assert {n: o[0] for n, o in outcomes(summary["batch_id"]).items()} == {
+        2: "created",
+        3: "created",
+        4: "created",
+        5: "skipped",
+        6: "failed",
+    }
+    assert query("SELECT name FROM customers ORDER BY mobile") == [("王五",), ("张三",), ("李四",)]
+
+
+def test_bad_quoted_newlines_of_every_kind_stay_in_the_cell(make_csv, run_import, query, failures):
+    path = make_csv('手机号码,姓名,备注\r\n13800138000,"张\r\n三","a\rb"\n"139\n00",李四,x\r\n')
+    summary = run_import(path)
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert query("SELECT name FROM customers") == [("张\n三",)]
+    assert failures(summary["batch_id"]) == {3: ("invalid_mobile", ["invalid_mobile"])}
+
+
+def test_bad_unclosed_quote_is_rejected_naming_row_and_column(make_csv, run_import, paths):
+    """An unclosed quote would swallow every later line into one cell: refused, not silently lost."""
+    path = make_csv('手机号码,姓名\n13800138000,张三\n13900139000,"李四\n13700137000,王五\n')
+    rejected(run_import, paths, path, "row 3, column '姓名'", "never closed")
+
+
+def test_bad_unclosed_quote_on_the_last_line_is_rejected_naming_the_row(make_csv, run_import, paths):
+    path = make_csv('手机号码,姓名\n13800138000,张三\n13900139000,"李四')
+    rejected(run_import, paths, path, "row 3", "never closed")
+
+
+def test_bad_stray_quote_inside_an_unquoted_cell_is_kept(make_csv, run_import, query):
+    summary = run_import(make_csv('手机号码,备注,姓名\n13800138000,"李\n四",x\n13900139000,5" screen,张三\n'))
+    assert counts(summary) == (2, 2, 0, 0, 0)
+    assert query("SELECT name FROM customers ORDER BY mobile") == [("x",), ("张三",)]
+
+
+def test_bad_one_megabyte_cell_imports(make_csv, run_import, query):
+    big = "长" * (1 << 20)
+    summary = run_import(make_csv([["手机号码", "姓名"], ["13800138000", big], ["13900139000", "李四"]]))
+    assert counts(summary) == (2, 2, 0, 0, 0)
+    assert query("SELECT length(name) FROM customers ORDER BY mobile") == [(1 << 20,), (2,)]
+
+
+def test_bad_one_megabyte_cell_in_a_failed_row_reaches_the_failure_file(make_csv, run_import):
+    big = "x" * (1 << 20)
+    summary = run_import(make_csv([["手机号码", "姓名"], [big, "张三"], ["13900139000", "李四"]]))
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert big in Path(summary["failure_file"]).read_text(encoding="utf-8-sig")
+
+
+def test_bad_ten_thousand_columns_csv_is_rejected(make_csv, run_import, paths):
+    headers = ["手机号码", *[f"col{i}" for i in range(9_999)]]
+    path = make_csv([headers, ["13800138000", *["v"] * 9_999]])
+    rejected(run_import, paths, path, "10,000 columns", f"{MAX_COLUMNS:,}")
+
+
+def test_bad_ten_thousand_columns_xlsx_is_rejected(make_xlsx, run_import, paths):
+    headers = ["手机号码", *[f"col{i}" for i in range(9_999)]]
+    rejected(run_import, paths, make_xlsx([headers, ["13800138000", *["v"] * 9_999]]), "10,000 columns")
+
+
+def test_bad_widest_allowed_file_imports_with_its_failure_file(make_csv, run_import, query):
+    headers = ["手机号码", *[f"col{i}" for i in range(MAX_COLUMNS - 1)]]
+    cells = [f"v{i}" for i in range(MAX_COLUMNS - 1)]
+    summary = run_import(make_csv([headers, ["13800138000", *cells], ["123", *cells], ["\n".join(cells)]]))
+    assert counts(summary) == (3, 1, 0, 2, 0)
+    assert len(summary["unknown_columns"]) == MAX_COLUMNS - 1
+    lines = Path(summary["failure_file"]).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].split(",")[MAX_COLUMNS - 1 : MAX_COLUMNS + 2] == [
+        f"col{MAX_COLUMNS - 2}",
+        "row_number",
+        "reason_code",
+    ]
+    assert lines[1].split(",")[: MAX_COLUMNS + 2] == ["123", *cells, "3", "invalid_mobile"]
+
+
+# --- headers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers", [["手机号码", "姓名", "手机号码"], ["手机号码", "mobile"], ["邮箱", "E-mail", "email"]]
+)
+def test_bad_duplicate_mapped_header_is_rejected_naming_it(headers, make_csv, run_import, paths):
+    path = make_csv([headers, ["a"] * len(headers)])
+    rejected(run_import, paths, path, repr(headers[0]), "both map to")
+
+
+def test_bad_duplicate_unknown_header_imports_and_failure_file_keeps_both(make_csv, run_import):
+    summary = run_import(make_csv([["备注", "手机号码", "备注"], ["a", "13800138000", "b"], ["c", "123", "d"]]))
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert summary["unknown_columns"] == ["备注", "备注"]
+    lines = Path(summary["failure_file"]).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("备注,手机号码,备注_3,")
+    assert lines[1].startswith("c,123,d,3,")
+
+
+def test_bad_blank_header_cell_is_reported_not_guessed(make_csv, run_import):
+    summary = run_import(make_csv([["手机号码", "", "姓名"], ["13800138000", "x", "张三"]]))
+    assert counts(summary) == (1, 1, 0, 0, 0)
+    assert summary["unknown_columns"] == ["(column 2 has no header)"]
+
+
+def test_bad_sql_in_headers_and_cells_is_only_data(make_csv, run_import, query, seed):
+    seed([{"customer_id": "C0000000001", "name": "kept"}])
+    summary = run_import(
+        make_csv(
+            [
+                [SQL_HEADER, "手机号码", "姓名", "x'); DELETE FROM customers; --"],
+                ["'; DROP TABLE customers; --", "13800138000", "Robert'); DROP TABLE customers;--", "1"],
+                ["x", "123", "y", "2"],
+            ]
+        )
+    )
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert summary["unknown_columns"] == [SQL_HEADER, "x'); DELETE FROM customers; --"]
+    assert query("SELECT customer_id, name FROM customers ORDER BY customer_id")[0] == ("C0000000001", "kept")
+    assert query("SELECT name FROM customers WHERE mobile = '13800138000'") == [("Robert'); DROP TABLE customers;--",)]
+    header = Path(summary["failure_file"]).read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.startswith('"""name""; DROP TABLE customers; --",手机号码,姓名,')
+
+
+def test_bad_sql_as_sheet_name_is_only_data(folder, run_import, paths):
+    rejected(run_import, paths, three_sheets(folder / "s.xlsx"), "no sheet named", sheet="x'; DROP TABLE customers; --")
+
+
+# --- file names ----------------------------------------------------------------------------
+
+ODD_NAMES = [
+    "customer list 2024.csv",
+    "客户名单_2024-05-01.csv",
+    "O'Brien's list.csv",
+    'the "best" customers.csv',
+    "-rf.csv",
+    "--json.csv",
+    "..customers..csv",
+    "a..b.xlsx",
+    "semi;colon $(echo x) `id`.csv",
+]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_bad_odd_file_names_import(name, make_csv, make_xlsx, run_import, paths):
+    rows = [["手机号码"], ["13800138000"], ["123"]]
+    path = make_xlsx(rows, name=name) if name.endswith(".xlsx") else make_csv(rows, name=name)
+    summary = run_import(path)
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert summary["file_name"] == name
+    assert (paths.archive / summary["batch_id"] / name).read_bytes() == path.read_bytes()
+    assert Path(summary["failure_file"]).parent == paths.failures
+
+
+@pytest.mark.parametrize("name", ["O'Brien's list.csv", 'the "best" customers.csv', "客户 名单.csv", "-rf.csv"])
+def test_bad_odd_file_names_are_named_when_rejected(name, folder, run_import, paths):
+    path = folder / name
+    path.write_bytes(b"")
+    rejected(run_import, paths, path, "empty")
+
+
+def test_bad_missing_file_is_rejected(folder, run_import, paths):
+    rejected(run_import, paths, folder / "nowhere.csv", "no such file")
+
+
+# --- rows with the wrong number of cells ---------------------------------------------------
+
+
+def test_bad_rows_with_too_many_or_too_few_cells_fail_as_rows(make_csv, run_import, failures, query):
+    path = make_csv(
+        "手机号码,姓名,邮箱\n"
+        "13800138000,张三,a@example.cn\n"  # 2: ok
+        "13900139000,李四\n"  # 3: too few
+        "13700137000,王五,c@example.cn,extra\n"  # 4: too many
+        "13600136000\n"  # 5: far too few
+        "13500135000,钱七,,,,\n"  # 6: empty extra cells still too many
+        "13400134000,孙八,\n"  # 7: ok (last cell empty)
+    )
+    summary = run_import(path)
+    assert counts(summary) == (6, 2, 0, 4, 0)
+    assert {n: f[0] for n, f in failures(summary["batch_id"]).items()} == {
+        3: "malformed_row",
+        4: "malformed_row",
+        5: "malformed_row",
+        6: "malformed_row",
+    }
+    assert query("SELECT mobile FROM customers ORDER BY 1") == [("13400134000",), ("13800138000",)]
+
+
+def test_bad_xlsx_row_with_cells_beyond_the_header_fails_as_row(make_xlsx, run_import, failures):
+    path = make_xlsx([["手机号码", "姓名"], ["13800138000", "张三", "stray"], ["13900139000", "李四"]])
+    summary = run_import(path)
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert failures(summary["batch_id"]) == {2: ("malformed_row", ["malformed_row"])}
+
+
+def test_bad_tab_separated_file_with_ragged_rows(make_csv, run_import, failures):
+    summary = run_import(make_csv("手机号码\t姓名\n13800138000\t张三\n13900139000\n"))
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert failures(summary["batch_id"]) == {3: ("malformed_row", ["malformed_row"])}
+
+
+# --- through the command line --------------------------------------------------------------
+
+
+def test_cli_bad_zero_byte_file_exits_2(folder, home):
+    path = folder / "empty.csv"
+    path.write_bytes(b"")
+    assert_cli_rejected(cdp(home, "import", "customers", str(path), "--json"), home, "empty.csv", "empty")
+
+
+def test_cli_bad_password_protected_xlsx_exits_2(make_xlsx, folder, home):
+    locked = encrypt_xlsx(make_xlsx([["手机号码"], ["13800138000"]]), folder / "locked.xlsx")
+    assert_cli_rejected(cdp(home, "import", "customers", str(locked)), home, "locked.xlsx", "password-protected")
+
+
+def test_cli_bad_unknown_sheet_exits_2_naming_the_sheets(folder, home):
+    path = three_sheets(folder / "sheets.xlsx")
+    line = assert_cli_rejected(
+        cdp(home, "import", "customers", str(path), "--sheet", "Nope"), home, "sheets.xlsx", "'Nope'"
+    )
+    assert "说明, 客户, Other list" in line
+    report = cli_json(cdp(home, "import", "customers", str(path), "--sheet", "Other list", "--json"))
+    assert report["created"] == 2
+
+
+def test_cli_bad_misdeclared_encoding_exits_2(make_csv, home):
+    path = make_csv([["手机号码", "姓名"], ["13800138000", "张三"]], encoding="gb18030", name="gbk.csv")
+    assert_cli_rejected(
+        cdp(home, "import", "customers", str(path), "--encoding", "utf-8"), home, "gbk.csv", "not valid UTF-8"
+    )
+
+
+def test_cli_bad_duplicate_header_exits_2_naming_it(make_csv, home):
+    path = make_csv([["手机号码", "手机号码"], ["13800138000", "13900139000"]], name="dup.csv")
+    assert_cli_rejected(cdp(home, "import", "customers", str(path)), home, "dup.csv", "'手机号码'", "both map to")
+
+
+def test_cli_bad_dry_run_rejection_exits_2(folder, home):
+    path = folder / "garbage.csv"
+    path.write_bytes(png_bytes())
+    assert_cli_rejected(cdp(home, "import", "customers", str(path), "--dry-run"), home, "garbage.csv", "binary")
+
+
+def test_cli_bad_leading_dash_file_name(folder, home):
+    (folder / "-rf.csv").write_text("手机号码\n13800138000\n", encoding="utf-8")
+    assert cli_json(cdp(home, "import", "customers", "./-rf.csv", "--json", cwd=folder))["created"] == 1
+    again = cli_json(cdp(home, "import", "customers", "--json", "--force", "--", "-rf.csv", cwd=folder))
+    assert (again["file_name"], again["updated"]) == ("-rf.csv", 1)
+
+
+def test_cli_bad_odd_file_names_import_and_reject(folder, home):
+    good = folder / '客户 O\'Brien "VIP" ..list.csv'
+    good.write_text("手机号码\n13800138000\n", encoding="utf-8")
+    assert cli_json(cdp(home, "import", "customers", str(good), "--json"))["file_name"] == good.name
+    bad = folder / "坏 'file' \"x\".csv"
+    bad.write_bytes(b"")
+    result = cdp(home, "import", "customers", str(bad))
+    assert result.returncode == 2 and bad.name in result.stderr and len(result.stderr.strip().splitlines()) == 1

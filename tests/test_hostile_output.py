@@ -1,0 +1,378 @@
+"""Hostile input, safe output: formula cells never reach a spreadsheet as formulas, header and
+cell text never becomes SQL, and mobiles, emails and openids never reach logs, Dagster metadata
+or error messages unmasked."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cdp_pipeline.settings import CdpPaths, TmallImportSettings
+from cdp_pipeline.tmall_import import import_tmall_export
+from samples.tmall import CLOSED, SUCCESS, Item, Order, item_columns, order_columns, write_tmall_pair
+
+# Cells Excel (or LibreOffice) would run as formulas, and what a failure file shows instead.
+HOSTILE = {
+    '=HYPERLINK("http://x")': '\'=HYPERLINK("http://x")',
+    "+1+1": "'+1+1",
+    "-2+3": "'-2+3",
+    "@SUM(A1)": "'@SUM(A1)",
+    "\tcmd": "'\tcmd",
+    "\rcmd": "'\rcmd",
+    "=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+    "＝1+1": "'＝1+1",  # full-width: some CJK input setups turn it into =, so it is escaped too
+}
+# Not formulas: a plain negative number stays a number (OWASP would quote it; we keep it, see README).
+HARMLESS = ["-5", "-3.25", "plain", "'already quoted", " =leading space", ""]
+FORMULA_START = tuple("=+-@\t\r＝＋－＠")
+NUMBER = r"-?\d+(\.\d+)?"
+
+
+def read_failure_csv(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def assert_no_formula_cells(rows: list[list]) -> None:
+    for row in rows:
+        for cell in row:
+            if isinstance(cell, str) and cell.startswith(FORMULA_START):
+                assert re.fullmatch(NUMBER, cell), f"formula-like cell written as is: {cell!r}"
+
+
+def write_xlsx_strings(path: Path, rows: list[list[str]]) -> Path:
+    """An XLSX whose cells are all text (openpyxl would turn '=...' into formulas)."""
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
+    sheet = workbook.add_worksheet()
+    for index, row in enumerate(rows):
+        sheet.write_row(index, 0, row)
+    workbook.close()
+    return path
+
+
+@pytest.fixture
+def cli(paths: CdpPaths, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``cli(*args)`` → (exit code, stdout, stderr) of ``cdp`` run in this process on ``paths``."""
+    from dagster_project.cli import main
+
+    monkeypatch.setenv("CDP_HOME", str(paths.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(paths.home / "dagster"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+# --- 1. CSV injection ----------------------------------------------------------------------------
+
+
+def hostile_customer_rows() -> list[list[str]]:
+    header = ["姓名", "手机号码", "备注", '=HYPERLINK("http://x","header")']
+    rows = [[value] * 4 for value in [*HOSTILE, *HARMLESS[:-1]]]  # every one an invalid mobile: the row fails
+    return [header, *rows, ["张三", "13800138000", "=ok", "+ok"]]
+
+
+def test_failure_files_escape_formula_cells_and_the_warehouse_keeps_the_raw_value(
+    run_import, query, cli, tmp_path: Path
+) -> None:
+    source = write_xlsx_strings(tmp_path / "files" / "hostile.xlsx", hostile_customer_rows())
+    summary = run_import(source)
+    values = [*HOSTILE, *HARMLESS[:-1]]
+    assert (summary["created"], summary["failed"]) == (1, len(values))
+    expected_cells = [HOSTILE.get(v, v) for v in values]
+    escaped_header = ["姓名", "手机号码", "备注", '\'=HYPERLINK("http://x","header")', "row_number", "reason_code"]
+
+    # the failure file written at import time
+    rows = read_failure_csv(Path(summary["failure_file"]))
+    assert rows[0][:-1] == escaped_header
+    assert [r[0] for r in rows[1:]] == expected_cells
+    assert all(r[:4] == [r[0]] * 4 for r in rows[1:])
+    assert_no_formula_cells(rows)
+
+    # the warehouse keeps every cell exactly as the file had it
+    raw = query("SELECT raw FROM import_failures WHERE batch_id = ? ORDER BY row_number", [summary["batch_id"]])
+    assert [json.loads(r[0])[0] for r in raw] == values
+
+    # cdp failures: to stdout, --out x.csv, --out x.xlsx
+    code, out, _ = cli("failures", summary["batch_id"])
+    assert code == 0
+    printed = list(csv.reader(io.StringIO(out, newline="")))
+    assert printed[0][:-1] == escaped_header and [r[0] for r in printed[1:]] == expected_cells
+    out_csv = tmp_path / "out" / "f.csv"
+    assert cli("failures", summary["batch_id"], "--out", out_csv)[0] == 0
+    assert read_failure_csv(out_csv) == rows
+    out_xlsx = tmp_path / "out" / "f.xlsx"
+    assert cli("failures", summary["batch_id"], "--out", out_xlsx)[0] == 0
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(out_xlsx).active
+    cells = [[c for c in row] for row in sheet.iter_rows()]
+    assert all(c.data_type in ("s", "n") for row in cells for c in row if c.value is not None)  # no "f"ormula
+    # xlsxwriter stores a CR as Excel's _x000D_ escape, which Excel shows as CR and openpyxl leaves as is
+    values_xlsx = [[c.value.replace("_x000D_", "\r") if c.data_type == "s" else c.value for c in row] for row in cells]
+    assert [str(v) for v in values_xlsx[0][:-1]] == escaped_header
+    assert [r[0] for r in values_xlsx[1:]] == expected_cells
+    assert_no_formula_cells(values_xlsx)
+
+
+def test_failure_csv_from_a_csv_file_escapes_the_same_way(make_csv, run_import) -> None:
+    source = make_csv([["手机号码", "@备注"], ["=1+1", "-1+1"], ["-7", "@x"], ["13800138000", "=ok"]])
+    summary = run_import(source)
+    rows = read_failure_csv(Path(summary["failure_file"]))
+    assert [r[:3] for r in rows] == [["手机号码", "'@备注", "row_number"], ["'=1+1", "'-1+1", "2"], ["-7", "'@x", "3"]]
+
+
+def test_excel_safe_macro_and_header_escaping_agree(macros) -> None:
+    from cdp_pipeline.failure_files import excel_safe
+
+    for value in [*HOSTILE, *HARMLESS]:
+        assert macros("excel_safe", value) == excel_safe(value) == HOSTILE.get(value, value)
+    assert macros("excel_safe", None) is None
+
+
+def hostile_order(order_id: str, status: str, mobile: str, title: str) -> Order:
+    at = dt.datetime(2017, 7, 8, 0, 42, 32)
+    price = Decimal("59.00")
+    return Order(
+        order_id=order_id,
+        buyer_nick='=HYPERLINK("http://x")',
+        status=status,
+        ordered_at=at,
+        paid_at=at,
+        total_amount=price,
+        paid_amount=price,
+        receiver_name="@SUM(A1)",
+        address="广东省 广州市 越秀区 中山路1号(510030)",
+        mobile=mobile,
+        items=[Item(title=title, price=price, quantity=1, sku_code="+1+1")],
+    )
+
+
+def test_tmall_failure_files_for_orders_and_items_are_escaped(paths: CdpPaths, query, tmp_path: Path) -> None:
+    kept = hostile_order("351566893917062563", CLOSED, "13912345678", "-2+3")
+    orphan = hostile_order("351566893917062999", SUCCESS, "13912345679", "=cmd|' /C calc'!A0")
+    orders_csv, _ = write_tmall_pair(tmp_path / "a", [kept])
+    _, items_csv = write_tmall_pair(tmp_path / "b", [kept, orphan])
+    summary = import_tmall_export(orders_csv, items_csv, TmallImportSettings(), paths)
+    assert (summary["orders_failed"], summary["failed"]) == (1, 1)
+
+    orders = read_failure_csv(Path(summary["failure_file"]))
+    assert orders[0] == [*order_columns("2016"), "row_number", "reason_code", "reason"]
+    row = dict(zip(orders[0], orders[1], strict=True))
+    assert row["订单编号"] == '\'="351566893917062563"'  # Tmall's own ="..." ids are formulas too
+    assert row["买家会员名"] == '\'=HYPERLINK("http://x")' and row["收货人姓名"] == "'@SUM(A1)"
+    assert_no_formula_cells(orders)
+
+    items = read_failure_csv(Path(summary["items_failure_file"]))
+    assert items[0] == [*item_columns("2016"), "row_number", "reason_code", "reason"]
+    item = dict(zip(items[0], items[1], strict=True))
+    assert item["标题"] == "'=cmd|' /C calc'!A0" and item["row_number"] == "3"
+    assert_no_formula_cells(items)
+
+    raw = query("SELECT raw FROM import_failures WHERE file_role = 'items'")[0][0]
+    assert "=cmd|' /C calc'!A0" in json.loads(raw)
+
+
+# --- 2. No SQL from header or cell text -----------------------------------------------------------
+
+DROP_HEADERS = ['"name"; DROP TABLE customers; --', 'x"); DROP TABLE customers; --', "Note", "note"]
+DROP_CELL = "'); DROP TABLE customers; --"
+
+
+def all_tables(query) -> list[tuple]:
+    return query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_schema NOT LIKE 'stg_%' ORDER BY ALL"
+    )
+
+
+def test_sql_in_headers_and_cells_is_only_text(make_csv, run_import, query, write_config, cli, tmp_path) -> None:
+    write_config(
+        "identity_types:\n"
+        "  'qq\"); DROP TABLE customers; --': {aliases: [QQ]}\n"
+        "custom_attributes:\n"
+        '  "lvl\'); DROP TABLE customers; --": {aliases: [会员等级]}\n'
+    )
+    header = [*DROP_HEADERS, "手机号码", "QQ", "会员等级"]
+    source = make_csv(
+        [
+            header,
+            ["a", "b", "c", "d", "13800138000", "10001", DROP_CELL],
+            [DROP_CELL, DROP_CELL, DROP_CELL, DROP_CELL, "12345", DROP_CELL, DROP_CELL],
+            ["e", "f", "g", "h", DROP_CELL, "", ""],
+        ]
+    )
+    baseline = run_import(make_csv([["手机号码"], ["13900139000"]]))
+    tables = all_tables(query)
+    summary = run_import(source)
+    assert (summary["created"], summary["failed"]) == (1, 2), summary
+    assert summary["unknown_columns"] == DROP_HEADERS
+    assert all_tables(query) == tables
+    assert query("SELECT mobile FROM customers ORDER BY 1") == [("13800138000",), ("13900139000",)]
+    assert query("SELECT identity_type, identity_value FROM customer_identities WHERE identity_type LIKE 'qq%'") == [
+        ('qq"); DROP TABLE customers; --', "10001")
+    ]
+    assert query("SELECT attribute, value FROM customer_attributes") == [("lvl'); DROP TABLE customers; --", DROP_CELL)]
+    assert baseline["status"] == "succeeded"
+
+    expected_header = [*DROP_HEADERS, "手机号码", "QQ", "会员等级", "row_number", "reason_code", "reason"]
+    rows = read_failure_csv(Path(summary["failure_file"]))
+    assert rows[0] == expected_header
+    failed_cells = [DROP_CELL] * 4 + ["12345", DROP_CELL, DROP_CELL]
+    assert [r[:7] for r in rows[1:]] == [failed_cells, ["e", "f", "g", "h", DROP_CELL, "", ""]]
+    code, out, _ = cli("failures", summary["batch_id"], "--out", tmp_path / "back.xlsx")
+    from openpyxl import load_workbook
+
+    back = [list(r) for r in load_workbook(tmp_path / "back.xlsx").active.iter_rows(values_only=True)]
+    assert back[0] == expected_header and back[1][:7] == failed_cells
+
+
+def test_placeholder_text_in_names_is_not_substituted_again(make_csv, run_import, query, write_config) -> None:
+    """A name from cdp.yaml reaches SQL quoted; text like {staging} in it stays text."""
+    write_config("custom_attributes:\n  '{staging}': {aliases: [会员等级]}\n")
+    summary = run_import(make_csv([["手机号码", "会员等级"], ["13800138000", "gold"]]))
+    assert summary["created"] == 1
+    assert query("SELECT attribute, value FROM customer_attributes") == [("{staging}", "gold")]
+
+
+# --- 3. Masking: logs, Dagster metadata, error messages --------------------------------------------
+
+MOBILES = ["13800138000", "13900139000", "13600136000", "13700137000", "13512345678"]
+EMAILS = ["zhang.san@example.com", "li.si@example.org", "wang.wu@example.net"]
+OPENIDS = ["oAbCdEfGhIjKlMnOpQrStUvWxYz1", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "oZyXwVuTsRqPoNmLkJiHgFeDcB-9"]
+PERSONAL = [*MOBILES, *EMAILS, *OPENIDS]
+PERSONAL_FILE = (
+    "客户ID,姓名,手机号码,邮箱,微信openid\n"
+    f"{MOBILES[3]},张三,{MOBILES[0]},{EMAILS[0]},{OPENIDS[0]}\n"  # a customer ID that is a mobile (unknown: fails)
+    f",李四,{MOBILES[1]},{EMAILS[1]},{OPENIDS[1]}\n"
+    f",王五,{MOBILES[2]},,\n"
+    f",赵六,{MOBILES[4]},{EMAILS[2]}@,\n"  # invalid email: fails
+    f",钱七,{MOBILES[4]}0,,{OPENIDS[2]}\n"  # invalid mobile: fails
+    f"{EMAILS[2]},孙八,,,\n"  # a customer ID that is an email (unknown: fails)
+    f"{OPENIDS[2]},吴十,,,\n"  # a customer ID that is an openid (unknown: fails)
+    f",周九,{MOBILES[4]},,\n"
+)
+
+
+def leaks(text: str) -> list[str]:
+    return [value for value in PERSONAL if value in text]
+
+
+def event_log_text(instance: dg.DagsterInstance) -> str:
+    """Every event of every run (messages, metadata, errors) and every run's tags, serialised."""
+    from dagster._serdes import serialize_value
+
+    parts = []
+    for run in instance.get_runs():
+        parts.append(json.dumps(run.tags, ensure_ascii=False))
+        parts += [serialize_value(entry) for entry in instance.all_logs(run.run_id)]
+    text = "\n".join(parts)
+    return text + "\n" + text.encode().decode("unicode_escape", errors="ignore")
+
+
+def test_mask_text_masks_mobiles_emails_and_openids_like_the_macros(macros) -> None:
+    from cdp_pipeline.masking import mask_text
+
+    text = f"x {MOBILES[0]}, +86 138 0013 8000 <{EMAILS[0]}> '{OPENIDS[1]}' 201709010000 {OPENIDS[0].upper()}"
+    masked = mask_text(text)
+    assert leaks(masked) == [] and OPENIDS[0].upper() not in masked and "13800138000" not in masked
+    assert f"x {macros('mask_mobile', MOBILES[0])}," in masked and macros("mask_mobile", MOBILES[0]) == "138****8000"
+    assert macros("mask_email", EMAILS[0]) in masked and macros("mask_openid", OPENIDS[1]) in masked
+    assert "201709010000" in masked  # a timestamp is not a mobile
+    assert mask_text(masked) == masked
+    for value in PERSONAL:
+        assert macros("mask_identifier", value) == mask_text(value) != value
+
+
+def test_dagster_events_logs_and_cli_output_never_show_raw_personal_data(
+    cdp: CdpPaths, defs, capfd: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.settings import CustomerImportSettings
+    from dagster_project.cli import main
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
+    caplog.set_level(logging.DEBUG)
+    source = cdp.home / "personal.csv"
+    source.write_text(PERSONAL_FILE, encoding="utf-8")
+    key = partition_key_for(file_sha256(source))
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("customer_files", [key])
+    run_config = customer_import_run_config(str(source), CustomerImportSettings(tags=("vip",)))
+    run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG"}}}
+    result = defs.resolve_job_def("customer_import").execute_in_process(
+        partition_key=key, instance=instance, run_config=run_config
+    )
+    assert result.success
+    summary = result.asset_materializations_for_node("customer_base")[0].metadata["summary"].value
+    assert (summary["created"], summary["failed"]) == (3, 5)
+    preview = result.asset_materializations_for_node("customer_base")[0].metadata["preview"].value
+    assert "138****8000" in preview and "z***@example.com" in preview
+
+    assert main(["import", "customers", str(source), "--dry-run"]) == 0
+    assert main(["import", "customers", str(source), "--force", "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert "138****8000" in out  # the dry run's preview, masked
+    assert leaks(out) == [] and leaks(err) == []
+    assert leaks(caplog.text) == []
+    assert leaks(event_log_text(instance)) == []
+
+
+def test_rejected_file_message_masks_the_cells_it_quotes(cdp: CdpPaths, tmp_path: Path, capfd) -> None:
+    """An order report without its header row: the rejection lists the first row's cells."""
+    from dagster_project.cli import main
+
+    orders, items = write_tmall_pair(tmp_path / "in", [hostile_order("351566893917062563", SUCCESS, MOBILES[0], "t")])
+    lines = orders.read_bytes().split(b"\r\n", 1)
+    orders.write_bytes(lines[1].replace(b"=HYPERLINK", EMAILS[0].encode()))
+    assert main(["import", "tmall", "--orders", str(orders), "--items", str(items)]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "extra:" in err and "138****8000" in err
+    assert leaks(err) == []
+    assert leaks(event_log_text(dg.DagsterInstance.get())) == []
+
+
+def test_an_exception_inside_a_run_is_reported_masked(cdp: CdpPaths, monkeypatch: pytest.MonkeyPatch, capfd) -> None:
+    """Fault injection: the write step fails with a DuckDB error that quotes cells."""
+    from cdp_pipeline import customer_import as ci
+    from dagster_project.cli import main
+
+    def failing_write(con, context, paths):
+        con.execute(f"SELECT CAST(mobile || ' ' || email AS BIGINT) FROM {context.staging}.customer_rows")
+
+    monkeypatch.setattr(ci, "write_customer_base", failing_write)
+    source = cdp.home / "personal.csv"
+    source.write_text(PERSONAL_FILE, encoding="utf-8")
+    with pytest.raises(Exception) as raised:
+        main(["import", "customers", str(source), "--json"])
+    message = str(raised.value)
+    assert "Conversion Error" in message and "****" in message
+    assert leaks(message) == []
+    out, err = capfd.readouterr()
+    assert leaks(out + err) == []
+    assert leaks(event_log_text(dg.DagsterInstance.get())) == []
+
+    # the dry run runs outside Dagster: the CLI masks what escapes it
+    monkeypatch.setattr(ci, "match_customer_rows", lambda con, context: failing_write(con, context, None))
+    with pytest.raises(Exception) as raised:
+        main(["import", "customers", str(source), "--dry-run"])
+    assert "Conversion Error" in str(raised.value) and leaks(str(raised.value)) == []
