@@ -39,7 +39,7 @@ PROBE = BENCH / "probe.py"
 SPLINK_VENV = BENCH / ".venv-splink"
 MIB = 1024 * 1024
 FULL_ROWS = 1_000_000
-README = BENCH / "README.md"
+README = BENCH.parent / "README.md"  # the project README: its "Benchmark" section
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -592,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         results = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
         chart.make(results, BENCH / "time_vs_rows.png")
-        update_readme(results, "time_vs_rows.png")
+        update_readme(results, "bench/time_vs_rows.png")
         print(table(results["cases"]))
         return 0
     args.rows = args.rows or (100_000 if args.smoke else FULL_ROWS)
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case['name']}: {case['ratio']:.2f} ({case.get('what', '')})")
     print(f"\nresults: {out}\nchart: {chart_path}")
     if not args.smoke and out == BENCH / "results.json":
-        update_readme(results, chart_path.name)
+        update_readme(results, f"bench/{chart_path.name}")
         print(f"README: {README}")
     return 0
 

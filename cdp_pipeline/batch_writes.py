@@ -5,18 +5,24 @@ all imports share — tags and the static group for the batch's customers, tag e
 failure rows, the row outcomes, the refreshed purchase profiles — and last the batch record.
 Failure and archive files are written to temporary names and renamed before the commit, so a
 crash leaves either no batch or a complete one; only a committed batch counts as imported.
+The files a crashed batch left behind are deleted by the next batch's write
+(``remove_uncommitted_files``); ``fault_point`` marks where the crash tests kill an import.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
 from pathlib import Path
 
 import duckdb
 
 from cdp_pipeline.batches import ImportContext, batch_summary, copy_atomically
 from cdp_pipeline.failure_files import write_failure_csv
+from cdp_pipeline.faults import fault_point
+from cdp_pipeline.readers import cell_list
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.warehouse import render_sql
 
@@ -28,6 +34,7 @@ SHARED_STEPS = (
     "groups_created",
     "group_members",
 )
+BATCH_FILE = re.compile(r"^(\d{20}-[0-9a-f]{8})(\..*)?$")
 
 
 def write_batch(
@@ -36,15 +43,17 @@ def write_batch(
     paths: CdpPaths,
     steps: list[str],
     outcomes: str,
-    rows: str,
+    file_rows: str,
     params: dict,
     tag_events: bool,
     business_date: str | None = None,
     details: dict | None = None,
     other_failure_headers: dict[str, list[str]] | None = None,
+    sql_parts: dict[str, str] | None = None,
 ) -> dict:
     """Run ``steps`` and the shared steps in one transaction and record the batch."""
     staging = context.staging
+    remove_uncommitted_files(con, paths)
     now = dt.datetime.now()
     failure_file = paths.failures / f"{context.batch_id}.csv"
     archive_folder = paths.archive / context.batch_id
@@ -55,13 +64,21 @@ def write_batch(
         "tags": list(context.settings.get("tags") or []),
         "group": context.settings.get("group"),
     }
-    tables = {"staging": staging, "outcomes": outcomes, "rows": rows}
+    tables = {
+        "staging": staging,
+        "outcomes": outcomes,
+        "file_rows": file_rows,
+        "raw_cells": cell_list(len(context.headers)),
+        "profile_scope": f"{staging}.profile_customers",
+        **(sql_parts or {}),
+    }
     all_steps = [
         *steps,
         *SHARED_STEPS,
         *(["tag_added_events"] if tag_events else []),
         "import_failures",
         "import_row_outcomes",
+        "profile_customers",
         "customer_profiles",
     ]
     con.execute("BEGIN TRANSACTION")
@@ -82,6 +99,7 @@ def write_batch(
             if failed.get(role):
                 target = failure_file.with_name(f"{context.batch_id}.{role}.csv")
                 details[f"{role}_failure_file"] = str(write_failure_csv(con, context.batch_id, headers, target, role))
+        fault_point("before_archiving")
         for source in context.sources:
             copy_atomically(source, archive_folder / source.name)
         record = {
@@ -102,14 +120,30 @@ def write_batch(
             "details": json.dumps(details, ensure_ascii=False, default=str),
         }
         con.execute(render_sql("import_batches", **tables), record)
+        fault_point("before_commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    fault_point("after_commit")
     summary = batch_summary(con, context.batch_id)
     con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
     release_sources(context)
     return summary
+
+
+def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> list[Path]:
+    """Delete what a killed import left beside the warehouse: temporary files, and failure files
+    and archive folders of batches that never committed. Safe while ``con`` writes the
+    warehouse: only the process holding DuckDB's write lock writes these files."""
+    committed = {row[0] for row in con.execute("SELECT batch_id FROM import_batches").fetchall()}
+    removed = []
+    for path in [*paths.failures.glob("*"), *paths.archive.glob("*"), *paths.archive.glob("*/.*")]:
+        found = BATCH_FILE.match(path.name)
+        if (path.name.startswith(".") and path.name.endswith(".tmp")) or (found and found[1] not in committed):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict:

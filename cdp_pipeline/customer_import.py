@@ -31,7 +31,8 @@ from cdp_pipeline.batches import (
 )
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
-from cdp_pipeline.readers import stage_file
+from cdp_pipeline.faults import fault_point
+from cdp_pipeline.readers import cell_list, stage_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql
 from data_contracts.customer_rows import contract_failures
@@ -97,7 +98,7 @@ def stage_customer_file(
         mapping = map_headers(staged.headers, catalogue, source)
         parts = {
             "staging": staging,
-            "raw_cells": _list_of_cells(staged.width),
+            "raw_cells": cell_list(staged.width),
             "overflow_cell": f"c{staged.width}",
             **_projection(mapping, catalogue),
         }
@@ -113,11 +114,8 @@ def stage_customer_file(
     context.headers, context.encoding = staged.headers, staged.encoding
     context.refused, context.unknown = list(mapping.refused), list(mapping.unknown)
     save_context(con, context)
+    fault_point("after_staging")
     return context
-
-
-def _list_of_cells(width: int) -> str:
-    return "[" + ", ".join(f"c{i}" for i in range(width)) + "]"
 
 
 def validate_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
@@ -127,7 +125,9 @@ def validate_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContex
         con.execute(f"CREATE OR REPLACE TABLE {staging}.contract_failures (row_number BIGINT, reason_code VARCHAR)")
         return {}
     rows_sql = render_sql("customer_rows_for_contract", staging=staging)
-    return run_contract(con, rows_sql, contract_failures, f"{staging}.contract_failures")
+    failures = run_contract(con, rows_sql, contract_failures, f"{staging}.contract_failures")
+    fault_point("after_validation")
+    return failures
 
 
 def match_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
@@ -136,6 +136,7 @@ def match_customer_rows(con: duckdb.DuckDBPyConnection, context: ImportContext) 
         return {}
     run_sql(con, "customer_matches", staging=context.staging)
     run_sql(con, "customer_row_outcomes", staging=context.staging)
+    fault_point("after_matching")
     return outcome_counts(con, context)
 
 
@@ -176,7 +177,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         paths,
         steps,
         outcomes=f"{context.staging}.customer_row_outcomes",
-        rows=f"{context.staging}.customer_rows",
+        file_rows=f"{context.staging}.file_rows",
         params={
             "initial_source": settings.initial_source,
             "initial_source_content": settings.initial_source_content,

@@ -14,8 +14,14 @@ DIMENSIONS = ("value", "activity", "spending_power")
 
 
 def refresh_customer_profiles(con: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild ``customer_profiles`` (imports do it in their transaction; this is for the asset)."""
-    run_sql(con, "customer_profiles")
+    """Recompute every customer's profile (imports do their customers' in their transaction)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_sql(con, "customer_profiles", profile_scope="customers")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM customer_profiles").fetchall()[0][0]
 
 

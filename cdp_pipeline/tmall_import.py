@@ -36,7 +36,8 @@ from cdp_pipeline.batches import (
 )
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
-from cdp_pipeline.readers import stage_file
+from cdp_pipeline.faults import fault_point
+from cdp_pipeline.readers import cell_list, stage_file
 from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
 from cdp_pipeline.warehouse import connect, render_sql, run_sql
 from data_contracts.tmall_orders import contract_failures
@@ -120,10 +121,6 @@ def _projection(headers: list[str], fields: dict[str, list[str]]) -> str:
     return ", ".join(f"{cell(aliases)} AS {name}" for name, aliases in fields.items())
 
 
-def _cells(width: int) -> str:
-    return "[" + ", ".join(f"c{i}" for i in range(width)) + "]"
-
-
 def stage_tmall_export(
     con: duckdb.DuckDBPyConnection,
     orders: Path,
@@ -158,7 +155,7 @@ def stage_tmall_export(
                 f"tmall_{role}_rows",
                 staging=staging,
                 field_cells=_projection(staged[role].headers, fields),
-                raw_cells=_cells(width),
+                raw_cells=cell_list(width),
                 overflow_cell=f"c{width}",
             )
         rows = con.execute(
@@ -181,6 +178,7 @@ def stage_tmall_export(
         "export_at": export_at.isoformat(sep=" "),
     }
     save_context(con, context)
+    fault_point("after_staging")
     return context
 
 
@@ -190,9 +188,11 @@ def validate_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext
     if context.status != "staged":
         con.execute(f"CREATE OR REPLACE TABLE {target} (row_number BIGINT, reason_code VARCHAR)")
         return {}
-    return run_contract(
+    failures = run_contract(
         con, render_sql("tmall_orders_for_contract", staging=context.staging), contract_failures, target
     )
+    fault_point("after_validation")
+    return failures
 
 
 def match_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
@@ -201,6 +201,7 @@ def match_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext) -
         return {}
     for step in ("tmall_order_candidates", "tmall_new_customers", "tmall_order_outcomes"):
         run_sql(con, step, staging=context.staging)
+    fault_point("after_matching")
     return order_counts(con, context)
 
 
@@ -235,12 +236,13 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
             "orders_upserted",
             "order_items_removed",
             "order_items_added",
+            "tmall_events_refreshed",
             "tmall_events",
             "tmall_batch_customers",
             "tmall_item_failures",
         ],
         outcomes=f"{context.staging}.tmall_order_outcomes",
-        rows=f"{context.staging}.tmall_order_rows",
+        file_rows=f"{context.staging}.order_file_rows",
         params={"export_at": dt.datetime.fromisoformat(context.extra["export_at"])},
         tag_events=True,
         details={
@@ -251,6 +253,7 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
             "export_at": context.extra["export_at"],
         },
         other_failure_headers={"items": context.extra["item_headers"]},
+        sql_parts={"item_raw_cells": cell_list(len(context.extra["item_headers"]))},
     )
     return tmall_summary(summary)
 

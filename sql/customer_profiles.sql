@@ -1,7 +1,10 @@
 -- customer_profiles: each customer's purchase figures (seed 001: points, order count, order
 -- amount, first and last purchase), over accepted orders only — a refunded, closed order stays
--- in orders with its status but no longer counts. Rebuilt in every import's transaction.
-CREATE OR REPLACE TABLE customer_profiles AS
+-- in orders with its status but no longer counts. Recomputed for the customers in
+-- {profile_scope}: a batch's own (profile_customers.sql) in its import transaction, so an import
+-- costs what it touches, not the size of the base; every customer for the customer_profiles asset.
+DELETE FROM customer_profiles WHERE customer_id IN (SELECT customer_id FROM {profile_scope});
+INSERT INTO customer_profiles
 SELECT
     c.customer_id,
     c.points,
@@ -13,4 +16,5 @@ FROM customers c
 LEFT JOIN orders o
     ON o.customer_id = c.customer_id
    AND o.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货')
+WHERE c.customer_id IN (SELECT customer_id FROM {profile_scope})
 GROUP BY c.customer_id, c.points;

@@ -1,6 +1,7 @@
 -- customer_rows: every record of the file with its cells cleaned into customer fields.
 -- {field_cells} projects the file's columns onto catalogue fields (NULL where the file has no
--- such column), so everything after this step is independent of the file's header.
+-- such column), so everything after this step is independent of the file's header. The original
+-- cells stay in file_rows (failures read them there): copying them here would double the staging.
 CREATE OR REPLACE TABLE {staging}.customer_rows AS
 WITH cells AS (
     SELECT row_number, {field_cells}, {raw_cells} AS raw, {overflow_cell} AS overflow
@@ -8,7 +9,10 @@ WITH cells AS (
 )
 SELECT
     row_number,
-    overflow IS NULL AND coalesce(strip_space(array_to_string(raw, '')), '') = '' AS is_empty,
+    -- A first cell with a visible character settles it; only the other rows join all their cells.
+    overflow IS NULL
+        AND CASE WHEN regexp_matches(raw[1], '[^ \t\n\x0B\f\r\x{A0}\x{3000}\x{FEFF}]') THEN false
+                 ELSE coalesce(strip_space(array_to_string(raw, '')), '') = '' END AS is_empty,
     overflow IS NULL AND raw[-1] IS NOT NULL AS cells_ok,
     normalize_key(customer_id) AS customer_id,
     clean_text(name) AS name,
@@ -25,6 +29,5 @@ SELECT
     parse_integer(employees) AS employees,
     clean_text(initial_source) AS initial_source,
     clean_text(initial_source_content) AS initial_source_content,
-    split_tags(tags) AS tags,
-    raw
+    split_tags(tags) AS tags
 FROM cells;

@@ -10,19 +10,34 @@ CREATE OR REPLACE MACRO white_space() AS
 -- exponentially (tmall_text(normalize_mobile(...)) and the like).
 CREATE OR REPLACE MACRO strip_space(raw) AS trim(raw, white_space());
 
--- Mobile (SPEC §2): full-width digits, spaces, dashes, a leading apostrophe, an XLSX float
--- suffix and the +86 / 0086 / 86 / 0 prefixes go; what remains should be 11 digits from 1.
+-- Full-width digits and signs to ASCII; translate is slow, and most cells are ASCII already
+-- (bytes = characters). Surrounding space needs no trim: the cleaning removes every space.
+CREATE OR REPLACE MACRO mobile_ascii(s) AS
+    list_transform([s], lambda v: CASE WHEN strlen(v) = length(v) THEN v
+                                       ELSE translate(v, '０１２３４５６７８９＋－（）　', '0123456789+-() ') END)[1];
+
+-- Mobile (SPEC §2): full-width digits, spaces of every kind (and invisible zero-width marks),
+-- dashes of every kind (- ‐ ‑ ‒ – — ― − ﹣ －), brackets, leading apostrophes, an XLSX float
+-- suffix (13800138000.0) and the +86 / 0086 / 86 prefixes and a leading 0 (also both: +86 0138...)
+-- go; what remains should be 11 digits from 1. Anything else is kept as cleaned, so the contract
+-- flags the row invalid_mobile. Cleaning is idempotent: a cleaned value cleans to itself.
 CREATE OR REPLACE MACRO mobile_cleaned(raw) AS
     regexp_replace(
-        regexp_replace(translate(strip_space(raw), '０１２３４５６７８９＋－（）　', '0123456789+-() '), '^''+|[\s\-()]', '', 'g'),
-        '\.0+$', '');
+        regexp_replace(
+            regexp_replace(mobile_ascii(raw),
+                           '[\s\p{Zs}\x0B\x{200B}-\x{200F}\x{2060}\x{FEFF}()\-\x{2010}-\x{2015}\x{2212}\x{FE63}]', '', 'g'),
+            '^''+', ''),
+        '^(\+?\d+)\.0+$', '\1');
 -- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning.
 CREATE OR REPLACE MACRO normalize_mobile(raw) AS
     CASE WHEN regexp_full_match(raw, '1\d{10}') THEN raw
-         ELSE nullif(regexp_replace(mobile_cleaned(raw), '^(?:\+?86|0086|0)(1\d{10})$', '\1'), '') END;
+         ELSE nullif(regexp_replace(mobile_cleaned(raw), '^(?:\+?86|0086)?0?(1\d{10})$', '\1'), '') END;
 
--- Email: trimmed and lower-cased; the contract checks its shape.
-CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(raw)), '');
+-- Email: trimmed, lower-cased and in Unicode NFC (as email-validator normalises, so one address
+-- typed in composed or decomposed accents is one address); the contract checks its shape.
+-- (nfc_normalize stops at a NUL character, so text holding one is left as it is.)
+CREATE OR REPLACE MACRO nfc(s) AS CASE WHEN contains(s, chr(0)) THEN s ELSE nfc_normalize(s) END;
+CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(nfc(strip_space(raw))), '');
 
 -- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
 CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(raw), '');
@@ -30,28 +45,31 @@ CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(raw), '');
 -- Case-insensitive keys (customer ID, declared identity types) compare upper-cased.
 CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(strip_space(raw)), '');
 
--- Dates: ISO, 2024/5/1, 2024年5月1日, 2024.5.1, 20240501, with or without a time, or an Excel
--- serial day number (1900 date system: day 0 = 1899-12-30). Serials are five digits (1927 to
--- 2173): a four-digit number is a year, not a date, and fails.
-CREATE OR REPLACE MACRO parse_date(raw) AS (
+-- Dates: ISO, 2024/5/1, 2024年5月1日, 2024.5.1, 20240501, with or without a time (also with
+-- fractions of a second, as an XLSX date-time reads, or ISO's T), or an Excel serial day number
+-- (1900 date system: day 0 = 1899-12-30). Serials are five digits (1927 to 2173): a four-digit
+-- number is a year, not a date, and fails. Only text that starts with a digit (its year) goes to
+-- strptime, which would read "infinity", "-infinity" and "epoch" as dates.
+CREATE OR REPLACE MACRO parse_date(raw) AS list_transform([strip_space(raw)], lambda s:
     CASE
-        WHEN regexp_full_match(strip_space(raw), '[1-9]\d{4}(\.\d+)?')
-            THEN DATE '1899-12-30' + CAST(floor(CAST(strip_space(raw) AS DOUBLE)) AS INTEGER)
-        ELSE CAST(try_strptime(strip_space(raw), [
+        WHEN regexp_full_match(s, '[1-9]\d{4}(\.\d+)?')
+            THEN DATE '1899-12-30' + CAST(floor(CAST(s AS DOUBLE)) AS INTEGER)
+        WHEN left(s, 1) BETWEEN '0' AND '9' THEN CAST(try_strptime(s, [
             '%Y-%m-%d', '%Y/%m/%d', '%Y年%m月%d日', '%Y.%m.%d', '%Y%m%d',
-            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M'
+            '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
+            '%Y-%m-%d %H:%M:%S.%f', '%Y/%m/%d %H:%M:%S.%f', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%S.%f'
         ]) AS DATE)
-    END
-);
+    END)[1];
 
 -- Whole numbers (points, employees): "1,234", "12.0" and full-width digits accepted; a
 -- fraction such as 2.5 is not a whole number and does not parse (the row fails invalid_number).
 CREATE OR REPLACE MACRO decimal_value(raw) AS
     try_cast(replace(translate(strip_space(raw), '０１２３４５６７８９', '0123456789'), ',', '') AS DECIMAL(38, 6));
 -- Plain integers (most cells) cast directly; only the others go through the decimal parse.
+-- A whole number beyond BIGINT does not parse either (try_cast), rather than failing the file.
 CREATE OR REPLACE MACRO parse_integer(raw) AS
     coalesce(CASE WHEN NOT contains(raw, '.') THEN try_cast(raw AS BIGINT) END,
-             CASE WHEN decimal_value(raw) = floor(decimal_value(raw)) THEN CAST(decimal_value(raw) AS BIGINT) END);
+             list_transform([decimal_value(raw)], lambda d: CASE WHEN d = floor(d) THEN try_cast(d AS BIGINT) END)[1]);
 
 -- Gender to one vocabulary: male, female, unknown.
 CREATE OR REPLACE MACRO normalize_gender(raw) AS
@@ -71,14 +89,21 @@ CREATE OR REPLACE MACRO normalize_city(raw) AS (
     END
 );
 
--- Tags: one cell may hold several, split on , ， ; ； |.
-CREATE OR REPLACE MACRO split_tags(raw) AS
-    list_distinct(list_filter(list_transform(regexp_split_to_array(coalesce(raw, ''), '[,，;；|]'),
-                                             lambda t: strip_space(t)), lambda t: t <> ''));
+-- Tags: one cell may hold several, split on , ， ; ； |, each trimmed; empty pieces go. Tag names
+-- compare case-insensitively (customer_tag_assignments.sql), so "VIP,vip" is one tag: the first
+-- spelling is kept, in cell order.
+CREATE OR REPLACE MACRO tag_pieces(raw) AS
+    list_filter(list_transform(regexp_split_to_array(coalesce(raw, ''), '[,，;；|]'), lambda t: strip_space(t)),
+                lambda t: t <> '');
+-- (Each list is bound once to a lambda parameter, so the split and the lower-casing run once per
+-- cell rather than once per tag.)
+CREATE OR REPLACE MACRO first_spellings(tags) AS
+    list_transform([tags], lambda ts: list_transform([list_transform(ts, lambda u: lower(u))],
+                                                     lambda ls: list_filter(ts, lambda t, i: list_position(ls, ls[i]) = i))[1])[1];
+CREATE OR REPLACE MACRO split_tags(raw) AS first_spellings(tag_pieces(raw));
 
 -- Province to its full name (省 / 市 / 自治区 / 特别行政区): "广东" → "广东省", "北京" → "北京市".
-CREATE OR REPLACE MACRO normalize_province(raw) AS (
-    coalesce(
+CREATE OR REPLACE MACRO province_names() AS
         MAP {
             '北京': '北京市', '天津': '天津市', '上海': '上海市', '重庆': '重庆市',
             '河北': '河北省', '山西': '山西省', '辽宁': '辽宁省', '吉林': '吉林省', '黑龙江': '黑龙江省',
@@ -89,28 +114,78 @@ CREATE OR REPLACE MACRO normalize_province(raw) AS (
             '内蒙古': '内蒙古自治区', '广西': '广西壮族自治区', '西藏': '西藏自治区',
             '宁夏': '宁夏回族自治区', '新疆': '新疆维吾尔自治区',
             '香港': '香港特别行政区', '澳门': '澳门特别行政区'
-        }[regexp_replace(strip_space(raw), '(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$', '')],
+        };
+CREATE OR REPLACE MACRO normalize_province(raw) AS (
+    coalesce(
+        province_names()[regexp_replace(strip_space(raw), '(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$', '')],
         nullif(strip_space(raw), '')
     )
 );
+
+-- Region from a Tmall 收货地址 "广东省 广州市 越秀区 某某路1号(510180)": the parts are separated by
+-- runs of any white space (full-width too). The first part gives the province only when it is one
+-- of the 34 provinces; the second gives the city only then, and only when it is a Chinese place
+-- name (no digits or street): an address without its parts stays in address, never in province.
+-- (Two regexp_extracts of the leading parts: splitting or translating the whole address costs
+-- several times more. Lambdas bind a part once: macros expand inline.)
+CREATE OR REPLACE MACRO address_first(addr) AS
+    nullif(regexp_extract(addr, '^[\s\p{Zs}\x0B\x{FEFF}]*([^\s\p{Zs}\x0B]+)', 1), '');
+CREATE OR REPLACE MACRO address_second(addr) AS
+    nullif(regexp_extract(addr, '^[\s\p{Zs}\x0B\x{FEFF}]*[^\s\p{Zs}\x0B]+[\s\p{Zs}\x0B]+([^\s\p{Zs}\x0B]+)', 1), '');
+CREATE OR REPLACE MACRO address_province(addr) AS
+    list_filter(list_transform([address_first(addr)], lambda w: normalize_province(w)),
+                lambda p: list_contains(map_values(province_names()), p))[1];
+CREATE OR REPLACE MACRO address_city(addr) AS
+    CASE WHEN address_province(addr) IS NOT NULL THEN
+        list_transform(list_filter([address_second(addr)], lambda c: regexp_full_match(c, '[\x{4e00}-\x{9fff}]+')),
+                       lambda c: normalize_city(c))[1]
+    END;
 
 -- Personal data shown in previews, logs and Dagster metadata is masked: 138****8000, a***@x.cn.
 CREATE OR REPLACE MACRO mask_mobile(m) AS
     CASE WHEN length(m) >= 7 THEN left(m, 3) || '****' || right(m, 4) WHEN m IS NOT NULL THEN '****' END;
 CREATE OR REPLACE MACRO mask_email(e) AS
     CASE WHEN e LIKE '%@%' THEN left(e, 1) || '***@' || split_part(e, '@', 2) WHEN e IS NOT NULL THEN '***' END;
+CREATE OR REPLACE MACRO mask_openid(o) AS
+    CASE WHEN length(o) >= 10 THEN left(o, 3) || '****' || right(o, 3) WHEN o IS NOT NULL THEN '****' END;
+-- An identifier shown as is (a customer ID) may be a mobile, an email or an openid: masked as one.
+CREATE OR REPLACE MACRO mask_identifier(v) AS
+    CASE WHEN regexp_full_match(v, '1\d{10}') THEN mask_mobile(v)
+         WHEN contains(v, '@') THEN mask_email(v)
+         WHEN regexp_full_match(v, '(?i)o[0-9a-z_-]{27}') THEN mask_openid(v)
+         ELSE v END;
+
+-- Cells of failure files and exports: one starting with = + - @, a tab or a carriage return (or a
+-- full-width ＝ ＋ － ＠) is a formula to a spreadsheet, so it is written after a ' and shows as the
+-- text it was (OWASP CSV injection). A plain number such as -5 is no formula and stays a number.
+CREATE OR REPLACE MACRO excel_safe(cell) AS
+    CASE WHEN left(cell, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '＝', '＋', '－', '＠')
+              AND NOT regexp_full_match(cell, '-?\d+(\.\d+)?') THEN '''' || cell
+         ELSE cell END;
 
 -- Tmall export cells: ids come as ="3515...", phones as '139..., empty as null, 'null or NaN.
-CREATE OR REPLACE MACRO tmall_unwrapped(raw) AS
-    strip_space(regexp_replace(regexp_replace(strip_space(raw), '^="(.*)"$', '\1'), '^''', ''));
+-- Single-element lambdas bind a value once: macros expand inline, and repeating an argument
+-- would repeat its whole expansion.
+CREATE OR REPLACE MACRO tmall_unquoted(s) AS
+    list_transform([list_transform([s], lambda v: CASE WHEN v LIKE '="%"' THEN v[3:-2] ELSE v END)[1]],
+                   lambda u: CASE WHEN starts_with(u, '''') THEN u[2:] ELSE u END)[1];
+CREATE OR REPLACE MACRO tmall_unwrapped(raw) AS strip_space(tmall_unquoted(strip_space(raw)));
+-- Most cells are plain text, which none of the unwrapping changes: only cells that are empty,
+-- start with = ' or white space, end with white space or read null/NaN take the slow path.
 CREATE OR REPLACE MACRO tmall_text(raw) AS
-    CASE WHEN lower(tmall_unwrapped(raw)) IN ('', 'null', 'nan') THEN NULL ELSE tmall_unwrapped(raw) END;
+    CASE WHEN raw = ''
+              OR regexp_matches(raw, '^(?:[=''\t\n\x0B\f\r \x{A0}\x{3000}\x{FEFF}]|(?i:null|nan)$)|[\t\n\x0B\f\r \x{A0}\x{3000}\x{FEFF}]$')
+         THEN list_filter([tmall_unwrapped(raw)], lambda t: lower(t) NOT IN ('', 'null', 'nan'))[1]
+         ELSE raw END;
 
--- Money: 12.50, 1,234.00 or 0元.
-CREATE OR REPLACE MACRO parse_money(raw) AS
-    try_cast(replace(replace(tmall_text(raw), '元', ''), ',', '') AS DECIMAL(18, 2));
+-- Money: 12.50, 1,234.00 or 0元. *_value macros take text tmall_text already cleaned.
+CREATE OR REPLACE MACRO money_value(text) AS try_cast(replace(replace(text, '元', ''), ',', '') AS DECIMAL(18, 2));
+CREATE OR REPLACE MACRO parse_money(raw) AS money_value(tmall_text(raw));
 
--- Times as exported (2017-07-08 00:42:32) or after a save in Excel (2016/5/23 22:02).
-CREATE OR REPLACE MACRO parse_timestamp(raw) AS
-    try_strptime(tmall_text(raw), ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y-%m-%d %H:%M',
-                                   '%Y-%m-%d', '%Y/%m/%d']);
+-- Times as exported (2017-07-08 00:42:32) or after a save in Excel (2016/5/23 22:02); only text
+-- that starts with its year ("infinity" and "epoch" would parse).
+CREATE OR REPLACE MACRO timestamp_value(text) AS
+    list_transform(list_filter([text], lambda t: regexp_matches(t, '^\d')),
+                   lambda t: try_strptime(t, ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M',
+                                              '%Y-%m-%d %H:%M', '%Y-%m-%d', '%Y/%m/%d']))[1];
+CREATE OR REPLACE MACRO parse_timestamp(raw) AS timestamp_value(tmall_text(raw));

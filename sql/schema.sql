@@ -189,3 +189,14 @@ CREATE TABLE IF NOT EXISTS tmall_item_history (
     properties VARCHAR,
     status VARCHAR
 );
+
+-- Each customer's purchase figures (seed 001), kept by sql/customer_profiles.sql. No key: a
+-- batch deletes and inserts its customers' rows in one transaction, which DuckDB's index refuses.
+CREATE TABLE IF NOT EXISTS customer_profiles (
+    customer_id VARCHAR,
+    points BIGINT,
+    order_count BIGINT,
+    order_amount DECIMAL(18, 2),
+    first_purchase_at TIMESTAMP,
+    last_purchase_at TIMESTAMP
+);

@@ -892,3 +892,24 @@ def test_rule_item_without_order_fails_item_without_order(export, tmall, query, 
     rows = list(csv.reader(io.StringIO(items_failures.read_bytes().decode("utf-8-sig"), newline="")))
     assert rows[0] == [*item_columns("2016"), "row_number", "reason_code", "reason"]
     assert [(r[-3], r[-2]) for r in rows[1:]] == [("3", "item_without_order"), ("4", "item_without_order")]
+
+
+def test_rule_customer_profiles_kept_per_batch_equal_a_full_recomputation(
+    export, tmall, query, make_csv, run_import, paths
+) -> None:
+    """Imports recompute only their own customers' profiles; the result must be every customer's."""
+    from cdp_pipeline.profiles import refresh_customer_profiles
+    from cdp_pipeline.warehouse import connect
+
+    run_import(make_csv([["手机号码", "姓名", "积分"], ["13912345678", "王伟", "10"], ["13700000009", "周杰", "5"]]))
+    tmall(
+        export([make_order(ID19, status=SUCCESS), make_order(ID18, "13800000001", name="陈静")], stamp="201707010000")
+    )
+    tmall(export([make_order(ID19, status=CLOSED)], stamp="201708010000"))
+    run_import(make_csv([["手机号码", "积分"], ["13800000001", "42"], ["13600000003", "1"]]))
+    profiles = "SELECT * FROM customer_profiles ORDER BY customer_id"
+    kept = query(profiles)
+    assert len(kept) == query("SELECT count(*) FROM customers")[0][0] == 4
+    with connect(paths.warehouse) as con:
+        refresh_customer_profiles(con)
+    assert query(profiles) == kept
