@@ -22,7 +22,9 @@ def customer_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Wareho
     recover_dead_runs(context.instance, warehouse.paths.warehouse)
     previous = json.loads(context.cursor) if context.cursor else {}
     ready, seen = scan_inbox(warehouse.paths.inbox("customers"), previous)
-    new_keys = sorted({f.key for f in ready if not context.instance.has_dynamic_partition(customer_files.name, f.key)})
+    # one query for the known partitions, not one per file (a full inbox holds thousands)
+    known = set(context.instance.get_dynamic_partitions(customer_files.name)) if ready else set()
+    new_keys = sorted({f.key for f in ready} - known)
     requests = [
         dg.RunRequest(
             run_key=f"customers-{f.sha256}",

@@ -35,7 +35,8 @@ def tmall_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse
                 tags={"cdp/file_name": orders.path.name, "cdp/items_file_name": items.path.name, "cdp/kind": "tmall"},
             )
         )
-    new_keys = sorted({k for k in keys if not context.instance.has_dynamic_partition(tmall_exports.name, k)})
+    known = set(context.instance.get_dynamic_partitions(tmall_exports.name)) if keys else set()
+    new_keys = sorted(set(keys) - known)
     waiting = f"waiting for the partner of: {', '.join(p.name for p in alone)}" if alone else None
     if waiting:
         context.log.info(waiting)
