@@ -49,7 +49,6 @@ def write_batch(
     business_date: str | None = None,
     details: dict | None = None,
     other_failure_headers: dict[str, list[str]] | None = None,
-    sql_parts: dict[str, str] | None = None,
 ) -> dict:
     """Run ``steps`` and the shared steps in one transaction and record the batch."""
     staging = context.staging
@@ -70,7 +69,8 @@ def write_batch(
         "file_rows": file_rows,
         "raw_cells": cell_list(len(context.headers)),
         "profile_scope": f"{staging}.profile_customers",
-        **(sql_parts or {}),
+        # {<role>_raw_cells}: the original cells of another file of the batch (e.g. the items report)
+        **{f"{role}_raw_cells": cell_list(len(headers)) for role, headers in (other_failure_headers or {}).items()},
     }
     all_steps = [
         *steps,

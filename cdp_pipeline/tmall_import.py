@@ -253,7 +253,6 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
             "export_at": context.extra["export_at"],
         },
         other_failure_headers={"items": context.extra["item_headers"]},
-        sql_parts={"item_raw_cells": cell_list(len(context.extra["item_headers"]))},
     )
     return tmall_summary(summary)
 

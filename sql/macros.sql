@@ -178,6 +178,12 @@ CREATE OR REPLACE MACRO tmall_text(raw) AS
          THEN list_filter([tmall_unwrapped(raw)], lambda t: lower(t) NOT IN ('', 'null', 'nan'))[1]
          ELSE raw END;
 
+-- A Tmall record is empty when every cell is (null markers count as empty). Rows with their key
+-- (the order number) filled are settled at once: the all-cells check runs only for the others.
+CREATE OR REPLACE MACRO tmall_row_is_empty(key_text, cells) AS
+    CASE WHEN key_text IS NOT NULL THEN false
+         ELSE list_bool_and(list_transform(cells, lambda c: tmall_text(c) IS NULL)) END;
+
 -- Money: 12.50, 1,234.00 or 0元. *_value macros take text tmall_text already cleaned.
 CREATE OR REPLACE MACRO money_value(text) AS try_cast(replace(replace(text, '元', ''), ',', '') AS DECIMAL(18, 2));
 CREATE OR REPLACE MACRO parse_money(raw) AS money_value(tmall_text(raw));

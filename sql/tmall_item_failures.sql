@@ -1,7 +1,7 @@
 -- Item rows whose order is not in the order report: kept as failures of the item report
 -- (file_role 'items', row numbers of the item report, its original cells), so no row is lost.
 INSERT INTO import_failures (batch_id, row_number, reason_code, reason, raw, reason_codes, file_role)
-SELECT $batch_id, i.row_number, 'item_without_order', rc.reason, to_json({item_raw_cells}), ['item_without_order'], 'items'
+SELECT $batch_id, i.row_number, 'item_without_order', rc.reason, to_json({items_raw_cells}), ['item_without_order'], 'items'
 FROM {staging}.tmall_item_rows i
 JOIN {staging}.item_file_rows f USING (row_number)
 JOIN {staging}.reason_codes rc ON rc.code = 'item_without_order'

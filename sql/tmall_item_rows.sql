@@ -1,7 +1,6 @@
 -- tmall_item_rows: every record of a Tmall item (宝贝) report, cleaned; line_number keeps the
 -- items of one order in report order. Old reports end each line with a trailing comma: an
--- empty extra cell is not a malformed row. Each cell is unwrapped once (texts); only rows
--- without an order number need the all-cells emptiness check.
+-- empty extra cell is not a malformed row. Each cell is unwrapped once (texts).
 CREATE OR REPLACE TABLE {staging}.tmall_item_rows AS
 WITH cells AS (
     SELECT row_number, {field_cells}, {raw_cells} AS raw, {overflow_cell} AS overflow
@@ -23,8 +22,7 @@ texts AS (
 )
 SELECT
     row_number,
-    CASE WHEN order_id IS NOT NULL THEN false
-         ELSE list_bool_and(list_transform(raw, lambda c: tmall_text(c) IS NULL)) END AS is_empty,
+    tmall_row_is_empty(order_id, raw) AS is_empty,
     coalesce(overflow, '') = '' AND raw[-1] IS NOT NULL AS cells_ok,
     order_id,
     sub_order_id,

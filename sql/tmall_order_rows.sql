@@ -2,9 +2,8 @@
 -- ="...", apostrophes and null markers gone, money and times parsed, the receiver's mobile
 -- normalised as in customer import (a masked 138****5678 kept as shown), province and city
 -- taken from the address (广东省 广州市 越秀区 ...). {field_cells} maps template columns to fields.
--- Each cell is unwrapped once (texts); parsing works on the unwrapped text. A row is empty when
--- every cell is: only rows without an order number need the check over all their cells. The
--- original cells stay in order_file_rows (failures read them there).
+-- Each cell is unwrapped once (texts); parsing works on the unwrapped text. The original cells
+-- stay in order_file_rows (failures read them there).
 CREATE OR REPLACE TABLE {staging}.tmall_order_rows AS
 WITH cells AS (
     SELECT row_number, {field_cells}, {raw_cells} AS raw, {overflow_cell} AS overflow
@@ -29,8 +28,7 @@ texts AS (
 cleaned AS (
     SELECT
         row_number,
-        CASE WHEN order_id IS NOT NULL THEN false
-             ELSE list_bool_and(list_transform(raw, lambda c: tmall_text(c) IS NULL)) END AS is_empty,
+        tmall_row_is_empty(order_id, raw) AS is_empty,
         coalesce(overflow, '') = '' AND raw[-1] IS NOT NULL AS cells_ok,
         order_id,
         buyer_nick,
