@@ -719,3 +719,10 @@ def test_rule_scanned_equals_created_updated_failed_skipped_for_every_batch(make
 def test_rule_tag_setting_names_are_trimmed_like_a_tags_cell(make_csv, run_import, query):
     run_import(make_csv([["手机号码"], ["13800138000"]]), tags=[" VIP ", "", "新客"])
     assert query("SELECT name FROM tags ORDER BY name") == [("VIP",), ("新客",)]
+
+
+def test_rule_row_of_unicode_spaces_is_empty_and_a_blank_first_cell_is_not(make_csv, run_import, outcomes):
+    """Emptiness is decided by the first cell when it shows a character, else by all cells."""
+    path = make_csv("姓名,手机号码\n\u3000,\u00a0\ufeff\n\u3000,13800138000\n")
+    summary = run_import(path)
+    assert {n: o[0] for n, o in outcomes(summary["batch_id"]).items()} == {2: "skipped", 3: "created"}

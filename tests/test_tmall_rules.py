@@ -913,3 +913,20 @@ def test_rule_customer_profiles_kept_per_batch_equal_a_full_recomputation(
     with connect(paths.warehouse) as con:
         refresh_customer_profiles(con)
     assert query(profiles) == kept
+
+
+def test_rule_tmall_row_of_empty_cells_and_null_markers_is_skipped_not_failed(export, tmall, query) -> None:
+    """A record whose every cell is empty, null or 'null is skipped; one with any cell filled is judged."""
+    orders_path, items_path = export([make_order(ID19)])
+    for path, filled in ((orders_path, None), (items_path, None), (orders_path, "王伟")):
+        width = len(path.read_text(encoding="gbk").splitlines()[0].split(","))
+        cells = ['""', '"null"', '"\'null"', '"NaN"'] * width
+        if filled:
+            cells[1] = f'"{filled}"'
+        with path.open("a", encoding="gbk") as report:
+            report.write(",".join(cells[:width]) + "\n")
+    summary = tmall((orders_path, items_path))
+    assert (summary["scanned"], summary["skipped"]) == (3, 1)
+    assert (summary["orders_imported"], summary["orders_failed"]) == (1, 1)
+    assert set(failure_codes(query, summary["batch_id"])) == {4}  # row 3 (all empty) skipped, row 4 judged
+    assert failure_codes(query, summary["batch_id"], "items") == {}
