@@ -325,6 +325,11 @@ def cell_list(width: int) -> str:
     return "[" + ", ".join(f"c{i}" for i in range(width)) + "]"
 
 
+def first_filled_cell(width: int) -> str:
+    """The first of the staged cells c0 .. c{width-1} that is not empty text, as SQL."""
+    return "coalesce(" + ", ".join(f"nullif(c{i}, '')" for i in range(width)) + ")"
+
+
 def _refuse_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path, table: str, headers: list[str]) -> None:
     """An odd number of quotes and a last record holding a line break: a quote opened there was
     never closed, so the rest of the file became one cell. Refuse rather than lose those rows.

@@ -29,7 +29,7 @@ def quote_ident(name: str) -> str:
 def render_sql(name: str, **parts: str) -> str:
     """``sql/<name>.sql`` with its ``{placeholders}`` (identifiers and projections we build) filled."""
     template = sql_text(name)
-    missing = set(re.findall(r"\{(staging|[a-z_]+_cells|overflow_cell)\}", template)) - parts.keys()
+    missing = set(re.findall(r"\{(staging|[a-z_]+_cells?)\}", template)) - parts.keys()
     if missing:
         raise KeyError(f"sql/{name}.sql needs {sorted(missing)}")
     # One pass: a filled part is never searched again, so text such as {staging} inside a quoted

@@ -4,16 +4,18 @@
 -- cells stay in file_rows (failures read them there): copying them here would double the staging.
 CREATE OR REPLACE TABLE {staging}.customer_rows AS
 WITH cells AS (
-    SELECT row_number, {field_cells}, {raw_cells} AS raw, {overflow_cell} AS overflow
+    SELECT row_number, {field_cells}, {overflow_cell} AS overflow,
+           -- A first filled cell with a visible character settles emptiness; only the
+           -- other rows (few) join all their cells.
+           CASE WHEN regexp_matches({first_filled_cell}, '[^ \t\n\x0B\f\r\x{A0}\x{3000}\x{FEFF}]') THEN false
+                ELSE coalesce(strip_space(array_to_string({raw_cells}, '')), '') = '' END AS blank,
+           {last_cell} IS NOT NULL AS last_cell_present
     FROM {staging}.file_rows
 )
 SELECT
     row_number,
-    -- A first cell with a visible character settles it; only the other rows join all their cells.
-    overflow IS NULL
-        AND CASE WHEN regexp_matches(raw[1], '[^ \t\n\x0B\f\r\x{A0}\x{3000}\x{FEFF}]') THEN false
-                 ELSE coalesce(strip_space(array_to_string(raw, '')), '') = '' END AS is_empty,
-    overflow IS NULL AND raw[-1] IS NOT NULL AS cells_ok,
+    overflow IS NULL AND blank AS is_empty,
+    overflow IS NULL AND last_cell_present AS cells_ok,
     normalize_key(customer_id) AS customer_id,
     clean_text(name) AS name,
     normalize_mobile(mobile) AS mobile,

@@ -34,7 +34,7 @@ from data_contracts.customer_rows import EMAIL, MOBILE
 FAST = fuzz_settings(40)
 SLOW = fuzz_settings(25)
 
-# The white_space() macro's set: what strip_space trims from both ends of a cell.
+# What strip_space trims from both ends of a cell.
 WHITE = " \t\n\x0b\x0c\r\u00a0\u3000\ufeff"
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 TO_ASCII = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
