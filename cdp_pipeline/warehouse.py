@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -41,11 +42,32 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = Non
     con.execute(render_sql(name, **parts), params or {})
 
 
+@cache
+def sql_fingerprint() -> str:
+    """The SHA-256 of the schema and the macros as this code has them."""
+    return hashlib.sha256((sql_text("schema") + sql_text("macros")).encode()).hexdigest()
+
+
+def _applied_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        row = con.execute("SELECT max(fingerprint) FROM cdp_sql_version").fetchone()
+    except duckdb.CatalogException:  # a new warehouse, or one from before the version table
+        return None
+    return row[0]
+
+
 def prepare_connection(con: duckdb.DuckDBPyConnection, create_schema: bool = True) -> duckdb.DuckDBPyConnection:
-    """Macros on every connection; the contract tables where the warehouse may be written."""
-    if create_schema:
+    """The contract tables and macros where the warehouse may be written (applied again only
+    when their SQL text changed); the macros alone on a read-only scratch connection."""
+    if not create_schema:
+        con.execute(sql_text("macros"))
+        return con
+    if _applied_fingerprint(con) != sql_fingerprint():
         con.execute(sql_text("schema"))
-    con.execute(sql_text("macros"))
+        con.execute(sql_text("macros"))
+        con.execute(
+            "DELETE FROM cdp_sql_version; INSERT INTO cdp_sql_version VALUES ($f, now())", {"f": sql_fingerprint()}
+        )
     return con
 
 

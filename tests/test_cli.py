@@ -143,6 +143,18 @@ def test_cli_batches_and_failures_export_csv_and_xlsx(tmp_path: Path, home: Path
     assert cdp(home, "failures", "no-such-batch").returncode == 2
 
 
+def test_cli_output_into_a_closed_pipe_exits_141_without_a_traceback(tmp_path: Path, home: Path) -> None:
+    """`cdp batches | head -1`: the reader leaves first; cdp exits as a tool killed by SIGPIPE."""
+    assert cdp(home, "import", "customers", str(customer_file(tmp_path))).returncode == 0
+    environment = {**os.environ, "CDP_HOME": str(home)}
+    environment.pop("DAGSTER_HOME", None)
+    process = subprocess.Popen([CDP, "batches"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+    process.stdout.close()  # before cdp has started up, so its first write meets a closed pipe
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
 def test_cli_help_lists_the_commands() -> None:
     result = subprocess.run([CDP, "import", "customers", "--help"], capture_output=True, text=True, timeout=60)
     for flag in (
