@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
 
 from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.readers import stage_file, xlsx_cell_text, xlsx_column_text
 
 REFUSED = [
     "客户负责人",
@@ -306,6 +308,75 @@ def test_rule_xlsx_blank_row_is_skipped_and_keeps_row_numbers(make_xlsx, run_imp
         (4, "failed"),
     ]
     assert failures(summary["batch_id"]) == {4: ("invalid_mobile", ["invalid_mobile"])}
+
+
+# Each kind of cell a workbook holds, as written by openpyxl, and the text a person sees.
+XLSX_CELLS = [
+    (7, "7"),
+    (-3, "-3"),
+    (2.5, "2.5"),
+    (0.1, "0.1"),
+    (1e-07, "1e-07"),
+    (13800138000, "13800138000"),
+    (13800138000.0, "13800138000"),
+    (-0.0, "0"),
+    (1e20, "100000000000000000000"),
+    (1e300, str(int(1e300))),
+    (True, "TRUE"),
+    (False, "FALSE"),
+    (dt.date(2024, 1, 2), "2024-01-02"),
+    (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"),
+    (dt.datetime(2024, 1, 2, 3, 4, 5, 500000), "2024-01-02 03:04:05.500000"),
+    (dt.datetime(2024, 1, 2), "2024-01-02"),
+    (dt.time(13, 45), "13:45:00"),
+    (dt.time(1, 2, 3, 250000), "01:02:03.250000"),
+    (dt.timedelta(days=1, hours=2), "1 day, 2:00:00"),
+    (None, ""),
+    ("  spaced  ", "  spaced  "),
+    ("00123", "00123"),
+    ("13800138000", "13800138000"),
+    ("张三\n北京", "张三\n北京"),
+]
+
+
+def test_xlsx_staged_cells_agree_with_xlsx_cell_text(make_xlsx, tmp_path):
+    """Staging converts whole columns at once; every cell must still read as xlsx_cell_text says:
+    in a column of every kind of cell, one of text only, one holding a NUL character (the
+    ``_x0000_`` escape) and the cells beyond the header, which are joined into the last column."""
+    from python_calamine import CalamineWorkbook
+
+    rows = [["h0", "h1", "h2"]]
+    for i, (value, _) in enumerate(XLSX_CELLS):
+        rows.append([value, f"文本{i}", "a_x0000_b" if i == 0 else value, value if i % 2 else None, value])
+    path = make_xlsx(rows)
+    read = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Sheet").to_python(skip_empty_area=False)
+    con = duckdb.connect()
+    try:
+        staged = stage_file(con, path, "file_rows", tmp_path / "work", frozenset())
+        assert con.execute("SELECT column_name, column_type FROM (DESCRIBE file_rows)").fetchall() == [
+            ("row_number", "BIGINT"),
+            *((f"c{i}", "VARCHAR") for i in range(4)),
+        ]
+        got = con.execute("SELECT * FROM file_rows ORDER BY row_number").fetchall()
+    finally:
+        con.close()
+
+    assert staged.headers == ["h0", "h1", "h2"]
+    assert [row[1] for row in got] == [text for _, text in XLSX_CELLS]
+    expected = []
+    for number, cells in enumerate(read[1:], start=2):
+        texts = [xlsx_cell_text(v) for v in cells]
+        expected.append((number, *texts[:3], "".join(texts[3:]) or None))
+    assert got == expected
+    assert got[0][3] == "a\x00b"
+    assert [row[4] for row in got[:4]] == ["7", "-3-3", "2.5", "0.10.1"]
+    assert got[XLSX_CELLS.index((None, ""))][4] is None  # nothing beyond the header: NULL, not ''
+
+
+def test_xlsx_column_text_agrees_with_xlsx_cell_text():
+    values = [value for value, _ in XLSX_CELLS] + [None, 10**20, -0.0, float("inf"), "", "\x00", "\x01"]
+    for column in (values, [v for v in values if isinstance(v, str)], [], [""], ["\x00"], [None]):
+        assert xlsx_column_text(column).to_pylist() == [xlsx_cell_text(v) for v in column]
 
 
 # --- row numbers ---------------------------------------------------------------------------
