@@ -245,6 +245,30 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
             carry = text[cut + 1 :]
 
 
+def plain_utf8_counts(path: Path) -> NormalizedText | None:
+    """What ``write_normalized_csv`` would count for a file it would copy unchanged (UTF-8
+    without a BOM, ``\n`` line ends, no blank line, none leading); None for any other file.
+    Such a file (most exports) is read where it is, saving a copy of the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    quotes = 0
+    last = b"\n"  # as if a line ended before the file: a leading blank line is then "\n\n"
+    try:
+        with path.open("rb") as handle:
+            if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+                return None
+            handle.seek(0)
+            while chunk := handle.read(CHUNK_BYTES):
+                if b"\r" in chunk or b"\n\n" in last + chunk:
+                    return None
+                decoder.decode(chunk)
+                quotes += chunk.count(b'"')
+                last = chunk[-1:]
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return NormalizedText(0, quotes)
+
+
 def _line_breaks(data: bytes) -> int:
     """Line breaks in raw bytes (CRLF, LF or CR; GB18030 and Big5 never use 0x0A/0x0D in a character)."""
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
@@ -288,11 +312,13 @@ def _stage_csv(
     check_declared_encoding(path, encoding)
     work_dir.mkdir(parents=True, exist_ok=True)
     normalized = work_dir / f"{table.replace('.', '_').replace(chr(34), '')}.csv"
+    plain = plain_utf8_counts(path) if chosen == "utf-8" else None
     counted = NormalizedText(0, 0)
     try:
-        counted = write_normalized_csv(path, normalized, chosen)
-        delimiter = _sniff_delimiter(normalized)
-        headers = read_header(normalized, delimiter)
+        counted = plain or write_normalized_csv(path, normalized, chosen)
+        readable = path if plain else normalized
+        delimiter = _sniff_delimiter(readable)
+        headers = read_header(readable, delimiter)
         if not any(h.strip() for h in headers):
             raise FileRejected(path, "no header row")
         check_width(path, headers)
@@ -307,7 +333,7 @@ def _stage_csv(
                           nullstr = $padding, max_line_size = 268435456,
                           columns = {{{columns}}})
             """,
-            {"path": str(normalized), "delim": delimiter, "padding": PADDING_NULL},
+            {"path": str(readable), "delim": delimiter, "padding": PADDING_NULL},
         )
     except duckdb.Error as error:
         found = re.search(r"on Line: (\d+)", str(error))

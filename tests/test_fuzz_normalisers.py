@@ -25,10 +25,10 @@ import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from fuzz_profiles import fuzz_settings
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from cdp_pipeline.readers import stage_file
+from cdp_pipeline.readers import plain_utf8_counts, stage_file, write_normalized_csv
 from cdp_pipeline.settings import SQL_DIR
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
 
@@ -851,17 +851,18 @@ def csv_grid(draw) -> tuple[str, list[list[str]]]:
     header_cell = cell.filter(lambda c: "\t" not in c)
     header = draw(st.lists(header_cell, min_size=width, max_size=width).filter(lambda h: any(c.strip() for c in h)))
     rows = draw(st.lists(st.lists(cell, min_size=width, max_size=width), max_size=8))
-    return encoding, [header, *rows]
+    return encoding, draw(st.sampled_from(["\r\n", "\n"])), [header, *rows]
 
 
 @SLOW
 @given(csv_grid())
 def test_csv_reader_loses_no_cell(duck, tmp_path_factory, grid):
-    """Quotes, separators, line breaks and any Unicode come back exactly (line breaks as \\n)."""
-    encoding, rows = grid
+    """Quotes, separators, line breaks and any Unicode come back exactly (line breaks as \\n),
+    whether the file is read where it is (plain UTF-8) or through its normalised copy."""
+    encoding, line_end, rows = grid
     folder = tmp_path_factory.mktemp("csv")
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    csv.writer(buffer, lineterminator=line_end).writerows(rows)
     path = folder / "grid.csv"
     path.write_bytes(buffer.getvalue().encode("big5hkscs" if encoding == "big5" else encoding))
     con = duckdb.connect()
@@ -879,6 +880,27 @@ def test_csv_reader_loses_no_cell(duck, tmp_path_factory, grid):
 
     assert staged.headers == [unified(h).strip() for h in rows[0]]
     assert [list(r) for r in got] == [[unified(c) for c in row] + [None] for row in rows[1:]]
+
+
+@FAST
+@given(st.text(st.sampled_from(["a", "中", '"', ",", "\n", "\r", "\ufeff", " "]), max_size=40), st.booleans())
+@example('a,"b"\n中,c\n', False)
+@example("a\n\nb\n", False)
+@example("\na\n", False)
+@example("a\r\nb", False)
+@example("a\rb", False)
+@example("a\n", True)
+def test_csv_read_in_place_only_when_normalising_would_copy_it_unchanged(tmp_path_factory, text, bom):
+    """plain_utf8_counts (the file is read where it is) answers only for files that the
+    normalising pass copies byte for byte, and with the same counts."""
+    folder = tmp_path_factory.mktemp("plain")
+    source, copy = folder / "in.csv", folder / "out.csv"
+    source.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    counted = write_normalized_csv(source, copy, "utf-8")
+    plain = plain_utf8_counts(source)
+    if plain is not None:
+        assert copy.read_bytes() == source.read_bytes() and plain == counted
+    assert (plain is None) == (bom or "\r" in text or "\n\n" in text or text.startswith(("\n", "\ufeff")))
 
 
 xlsx_value = st.one_of(
