@@ -156,6 +156,7 @@ def stage_tmall_export(
                 staging=staging,
                 field_cells=_projection(staged[role].headers, fields),
                 raw_cells=cell_list(width),
+                last_cell=f"c{width - 1}",
                 overflow_cell=f"c{width}",
             )
         rows = con.execute(
@@ -229,14 +230,18 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
         context,
         paths,
         [
+            # Updates and deletes first: after large inserts in the same transaction they are
+            # slow in DuckDB. The latest states and items are taken before this export's states
+            # join the history, so they need not read back the rows just written.
+            "tmall_latest_orders",
+            "tmall_orders_updated",
+            "tmall_events_refreshed",
+            "order_items_removed",
             "tmall_customers_created",
+            "orders_upserted",
+            "order_items_added",
             "tmall_order_history",
             "tmall_item_history",
-            "tmall_latest_orders",
-            "orders_upserted",
-            "order_items_removed",
-            "order_items_added",
-            "tmall_events_refreshed",
             "tmall_events",
             "tmall_batch_customers",
             "tmall_item_failures",
@@ -254,6 +259,7 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
         },
         other_failure_headers={"items": context.extra["item_headers"]},
     )
+    con.execute("DROP TABLE IF EXISTS temp.tmall_latest_orders")
     return tmall_summary(summary)
 
 

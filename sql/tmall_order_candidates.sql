@@ -2,9 +2,13 @@
 -- file, with what the warehouse knows of them: whether the order was imported before (then any
 -- later status updates it, SPEC §3), whether its status is accepted, and how many customers own
 -- its receiver's mobile.
+-- Only what matching needs is kept: the other fields of an order stay in tmall_order_rows (the
+-- writes join them by row number), since every column stored here costs its compression and
+-- write for each order of the file.
 CREATE OR REPLACE TABLE {staging}.tmall_order_candidates AS
 WITH valid AS (
-    SELECT r.*
+    SELECT r.row_number, r.order_id, r.status, r.receiver_name, r.receiver_mobile, r.province, r.city,
+           r.mobile_masked, r.mobile_valid
     FROM {staging}.tmall_order_rows r
     WHERE NOT r.is_empty AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
 ),
@@ -18,7 +22,14 @@ mobile_owners AS (
     GROUP BY mobile
 )
 SELECT
-    v.*,
+    v.row_number,
+    v.order_id,
+    v.receiver_name,
+    v.receiver_mobile,
+    v.province,
+    v.city,
+    v.mobile_masked,
+    v.mobile_valid,
     o.order_id IS NOT NULL AS known,
     o.customer_id AS known_customer_id,
     v.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货') AS accepted,

@@ -4,6 +4,7 @@
 INSERT INTO tmall_order_history (order_id, export_at, batch_id, status, ordered_at, paid_at, total_amount,
                                  paid_amount, receiver_name, receiver_mobile, province, city, address,
                                  buyer_nick, shop_name)
-SELECT order_id, $export_at, $batch_id, status, ordered_at, paid_at, total_amount, paid_amount,
-       receiver_name, receiver_mobile, province, city, address, buyer_nick, shop_name
-FROM {staging}.tmall_order_candidates;
+SELECT r.order_id, $export_at, $batch_id, r.status, r.ordered_at, r.paid_at, r.total_amount, r.paid_amount,
+       r.receiver_name, r.receiver_mobile, r.province, r.city, r.address, r.buyer_nick, r.shop_name
+FROM {staging}.tmall_order_candidates c
+JOIN {staging}.tmall_order_rows r USING (row_number);

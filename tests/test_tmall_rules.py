@@ -930,3 +930,89 @@ def test_rule_tmall_row_of_empty_cells_and_null_markers_is_skipped_not_failed(ex
     assert (summary["orders_imported"], summary["orders_failed"]) == (1, 1)
     assert set(failure_codes(query, summary["batch_id"])) == {4}  # row 3 (all empty) skipped, row 4 judged
     assert failure_codes(query, summary["batch_id"], "items") == {}
+
+
+# Cells that tmall_text's shortcuts settle (ids, apostrophe phones, null markers) and cells that
+# look alike but must take the full unwrapping; each must clean as the full unwrapping does.
+TMALL_CELLS = [
+    '="3515668939170625631"',
+    "'13800138000",
+    "null",
+    "NULL",
+    "NaN",
+    "nan",
+    "",
+    "王伟",
+    "12.50",
+    '=""',
+    '="null"',
+    "'null",
+    "''13800138000",
+    '="35156 68939"',
+    '="351566a"',
+    '= "3515"',
+    '="3515" ',
+    " 3515",
+    "'1380013800\u3000",
+    "'",
+    "=",
+    '="',
+    "\ufeff'13800138000",
+    "nulls",
+    " null ",
+    "'+8613800138000",
+    '="\uff11\uff12"',
+    "'\u0661\u0662",
+]
+# Addresses split by single spaces (split_part's shortcut) and every other shape (the regular
+# expressions): the province and city must be those of the regular expressions.
+TMALL_ADDRESSES = [
+    GUANGZHOU,
+    HANGZHOU,
+    SHANGHAI,
+    "广东 广州 越秀区",
+    "广东省 广州市",
+    "广东省",
+    "广东省 ",
+    "广东省  广州市 越秀区",
+    "广东省\u3000广州市 越秀区",
+    " 广东省 广州市",
+    "\ufeff广东省 广州市",
+    "广东省\ufeff 广州市",
+    "广东省 广州市\ufeff 越秀区",
+    "广东省\t广州市",
+    "广东省 510030 越秀区",
+    "内蒙古自治区 阿拉善盟 某地",
+    "广西壮族自治区 南宁市 青秀区",
+    "火星 广州市",
+    "广东省 广州市\xa0越秀区",
+    "广东省 广州市\n越秀区",
+    "北京市 北京市 朝阳区",
+    "",
+    " ",
+    "\ufeff",
+]
+
+
+def test_rule_tmall_cleaning_shortcuts_match_the_full_cleaning() -> None:
+    """The shortcuts of tmall_text and of the address split give what the general path gives."""
+    from cdp_pipeline.warehouse import sql_text
+
+    con = duckdb.connect()
+    con.execute(sql_text("macros"))
+    full = "list_filter([tmall_unwrapped(v)], lambda t: lower(t) NOT IN ('', 'null', 'nan'))[1]"
+    rows = con.execute(f"SELECT v, tmall_text(v), {full} FROM unnest($v::VARCHAR[]) t(v)", {"v": TMALL_CELLS})
+    cleaned = rows.fetchall()
+    assert [(v, fast) for v, fast, _ in cleaned] == [(v, slow) for v, _, slow in cleaned]
+    assert [fast for _, fast, _ in cleaned][:7] == ["3515668939170625631", "13800138000", None, None, None, None, None]
+    general = (
+        "address_part_province(address_first(v)), CASE WHEN address_part_province(address_first(v)) IS NOT NULL "
+        "THEN address_part_city(address_second(v)) END"
+    )
+    rows = con.execute(
+        f"SELECT v, address_province(v), address_city(v), {general} FROM unnest($v::VARCHAR[]) t(v)",
+        {"v": TMALL_ADDRESSES},
+    )
+    regions = rows.fetchall()
+    assert [(v, p, c) for v, p, c, _, _ in regions] == [(v, p, c) for v, _, _, p, c in regions]
+    assert regions[0][1:3] == ("广东省", "广州市") and regions[3][1:3] == ("广东省", "广州市")
