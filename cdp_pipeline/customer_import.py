@@ -32,7 +32,7 @@ from cdp_pipeline.batches import (
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.faults import fault_point
-from cdp_pipeline.readers import cell_list, first_filled_cell, stage_file
+from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql
 from data_contracts.customer_rows import contract_failures
@@ -98,10 +98,7 @@ def stage_customer_file(
         mapping = map_headers(staged.headers, catalogue, source)
         parts = {
             "staging": staging,
-            "raw_cells": cell_list(staged.width),
-            "overflow_cell": f"c{staged.width}",
-            "last_cell": f"c{staged.width - 1}",
-            "first_filled_cell": first_filled_cell(staged.width),
+            **cell_parts(staged.width),
             **_projection(mapping, catalogue),
         }
         run_sql(con, "customer_rows", **parts)

@@ -354,9 +354,15 @@ def cell_list(width: int) -> str:
     return "[" + ", ".join(f"c{i}" for i in range(width)) + "]"
 
 
-def first_filled_cell(width: int) -> str:
-    """The first of the staged cells c0 .. c{width-1} that is not empty text, as SQL."""
-    return "coalesce(" + ", ".join(f"nullif(c{i}, '')" for i in range(width)) + ")"
+def cell_parts(width: int) -> dict[str, str]:
+    """The SQL parts a staged file's cleaning reads its cells through (``render_sql``): all
+    cells as a list, the last one, the overflow column and the first cell not empty text."""
+    return {
+        "raw_cells": cell_list(width),
+        "last_cell": f"c{width - 1}",
+        "overflow_cell": f"c{width}",
+        "first_filled_cell": "coalesce(" + ", ".join(f"nullif(c{i}, '')" for i in range(width)) + ")",
+    }
 
 
 def _refuse_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path, table: str, headers: list[str]) -> None:

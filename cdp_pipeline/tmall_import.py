@@ -37,7 +37,7 @@ from cdp_pipeline.batches import (
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.faults import fault_point
-from cdp_pipeline.readers import cell_list, stage_file
+from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
 from cdp_pipeline.warehouse import connect, render_sql, run_sql
 from data_contracts.tmall_orders import contract_failures
@@ -149,15 +149,12 @@ def stage_tmall_export(
             )
             staged[role + "_template"] = match_template(staged[role].headers, known, f"{role} report", path)
         for role, fields in (("order", templates.order_fields), ("item", templates.item_fields)):
-            width = len([h for h in staged[role].headers])
             run_sql(
                 con,
                 f"tmall_{role}_rows",
                 staging=staging,
                 field_cells=_projection(staged[role].headers, fields),
-                raw_cells=cell_list(width),
-                last_cell=f"c{width - 1}",
-                overflow_cell=f"c{width}",
+                **cell_parts(staged[role].width),
             )
         rows = con.execute(
             f"SELECT count(*) FILTER (WHERE NOT is_empty), max(ordered_at) FROM {staging}.tmall_order_rows"
