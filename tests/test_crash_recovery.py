@@ -372,14 +372,9 @@ def test_two_cli_imports_and_a_sensor_run_together_all_succeed(cdp_home: CdpPath
 
 
 @pytest.fixture
-def cdp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CdpPaths:
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "cdp"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cdp" / "dagster"))
-    paths = CdpPaths(tmp_path / "cdp").ensure()
-    from dagster_project.instance import ensure_dagster_home
-
-    ensure_dagster_home(paths)
-    return paths
+def cdp_home(request: pytest.FixtureRequest) -> CdpPaths:
+    """conftest's ``cdp`` fixture, by another name: in this module ``cdp`` runs the command."""
+    return request.getfixturevalue("cdp")
 
 
 # --- 4. where the rules say order must not matter, it does not -----------------------------------------
