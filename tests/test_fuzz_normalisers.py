@@ -28,7 +28,7 @@ from fuzz_profiles import fuzz_settings
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from cdp_pipeline.readers import plain_utf8_counts, stage_file, write_normalized_csv
+from cdp_pipeline.readers import StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
 from cdp_pipeline.settings import SQL_DIR
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
 
@@ -835,8 +835,9 @@ CODEC = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030", "big5": "
 
 
 @st.composite
-def csv_grid(draw) -> tuple[str, list[list[str]]]:
+def csv_grid(draw) -> tuple[str, str, list[list[str]]]:
     encoding = draw(st.sampled_from(sorted(CODEC)))
+    line_end = draw(st.sampled_from(["\r\n", "\n"]))
     width = draw(st.integers(1, 5))
 
     def encodable(text: str) -> bool:
@@ -846,12 +847,25 @@ def csv_grid(draw) -> tuple[str, list[list[str]]]:
             return False
         return True
 
-    cell = cell_text.filter(encodable)
+    # Python's csv module quotes a cell holding a lone \r only when \r is in the line ending;
+    # unquoted, it is a line break of the file. LF files keep their cells off \r.
+    cell = cell_text.filter(lambda c: encodable(c) and (line_end == "\r\n" or "\r" not in c))
     # A header line with a tab and no comma is read as tab-separated (by design): headers keep off tabs.
     header_cell = cell.filter(lambda c: "\t" not in c)
     header = draw(st.lists(header_cell, min_size=width, max_size=width).filter(lambda h: any(c.strip() for c in h)))
     rows = draw(st.lists(st.lists(cell, min_size=width, max_size=width), max_size=8))
-    return encoding, draw(st.sampled_from(["\r\n", "\n"])), [header, *rows]
+    return encoding, line_end, [header, *rows]
+
+
+def _staged_cells(path: Path, columns: int, encoding: str = "auto") -> tuple[StagedFile, list[tuple]]:
+    """Stage ``path`` in a scratch DuckDB; its header and cells c0 .. c{columns-1} in row order."""
+    con = duckdb.connect()
+    try:
+        staged = stage_file(con, path, "file_rows", path.parent / "work", frozenset(), encoding)
+        cells = ", ".join(f"c{i}" for i in range(columns))
+        return staged, con.execute(f"SELECT {cells} FROM file_rows ORDER BY row_number").fetchall()
+    finally:
+        con.close()
 
 
 @SLOW
@@ -865,15 +879,7 @@ def test_csv_reader_loses_no_cell(duck, tmp_path_factory, grid):
     csv.writer(buffer, lineterminator=line_end).writerows(rows)
     path = folder / "grid.csv"
     path.write_bytes(buffer.getvalue().encode("big5hkscs" if encoding == "big5" else encoding))
-    con = duckdb.connect()
-    try:
-        staged = stage_file(con, Path(path), "file_rows", folder / "work", frozenset(), CODEC[encoding])
-        width = len(rows[0])
-        got = con.execute(
-            f"SELECT {', '.join(f'c{i}' for i in range(width + 1))} FROM file_rows ORDER BY row_number"
-        ).fetchall()
-    finally:
-        con.close()
+    staged, got = _staged_cells(path, len(rows[0]) + 1, CODEC[encoding])
 
     def unified(text: str) -> str:
         return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -928,14 +934,7 @@ def test_xlsx_reader_loses_no_cell(tmp_path_factory, rows):
     for row in [header, *rows]:
         workbook.active.append(row)
     workbook.save(folder / "grid.xlsx")
-    con = duckdb.connect()
-    try:
-        staged = stage_file(con, folder / "grid.xlsx", "file_rows", folder / "work", frozenset())
-        got = con.execute(
-            f"SELECT {', '.join(f'c{i}' for i in range(width))} FROM file_rows ORDER BY row_number"
-        ).fetchall()
-    finally:
-        con.close()
+    staged, got = _staged_cells(folder / "grid.xlsx", width)
 
     def seen(value: object) -> str:
         if isinstance(value, float):
