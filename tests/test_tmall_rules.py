@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -1016,3 +1017,178 @@ def test_rule_tmall_cleaning_shortcuts_match_the_full_cleaning() -> None:
     regions = rows.fetchall()
     assert [(v, p, c) for v, p, c, _, _ in regions] == [(v, p, c) for v, _, _, p, c in regions]
     assert regions[0][1:3] == ("广东省", "广州市") and regions[3][1:3] == ("广东省", "广州市")
+
+
+# --- 14. issue 14: real exports (blank order numbers, order words, newer layouts, XLSX) -------------------------
+
+BLANK_ORDER_IDS = ["", '=""', "null", " "]
+
+
+@pytest.mark.parametrize("blank", BLANK_ORDER_IDS, ids=["empty", "empty-id-formula", "null", "space"])
+@pytest.mark.parametrize("blanks", [1, 2])
+def test_issue14_blank_order_number_fails_only_its_own_row(export, tmall, query, blank, blanks) -> None:
+    """Issue 14 item 1: a row whose 订单编号 is empty fails alone as missing_order_id; one such row
+    crashed the import (NOT NULL constraint on tmall_order_history.order_id), two made every order
+    of the file fail duplicate_in_file (a NOT IN over a set holding NULL)."""
+    valid = [make_order(ID19), make_order(ID18, "13800138000"), make_order(ID17, "13700137000")]
+    blanked = [make_order(ID16, "13600136000"), make_order(ID17B, "13500135000")][:blanks]
+    orders_path, items_path = export([*valid, *blanked])
+    patch_cells(orders_path, {record: {"订单编号": blank} for record in range(5, 5 + blanks)})
+
+    summary = tmall((orders_path, items_path))
+
+    assert summary["status"] == "succeeded"
+    assert counts(summary) == (3 + blanks, 3, blanks, 3, 0)
+    assert summary["orders_imported"] + summary["orders_failed"] == summary["orders_scanned"]
+    assert query("SELECT order_id FROM orders ORDER BY order_id") == sorted((o.order_id,) for o in valid)
+    assert failure_codes(query, summary["batch_id"]) == dict.fromkeys(range(5, 5 + blanks), "missing_order_id")
+    assert query("SELECT count(*) FROM tmall_order_history WHERE order_id IS NULL OR order_id = ''") == [(0,)]
+    # the blanked orders' item lines now name orders the order report does not list
+    assert set(failure_codes(query, summary["batch_id"], "items").values()) == {"item_without_order"}
+
+
+def test_issue14_blank_order_numbers_beside_a_real_duplicate(export, tmall, query) -> None:
+    """Issue 14 item 1: rows sharing an order number fail duplicate_in_file, blank rows fail
+    missing_order_id, and every other order imports: a NULL key never takes part in duplicates."""
+    orders = [
+        make_order(ID19),
+        make_order(ID18, "13800138000"),
+        make_order(ID17, "13700137000"),
+        make_order(ID16, "13600136000"),
+        make_order(ID17B, "13500135000"),
+        make_order("35156689391706211", "13400134000"),
+    ]
+    orders_path, items_path = export(orders)
+    patch_cells(orders_path, {3: {"订单编号": f'="{ID19}"'}, 5: {"订单编号": ""}, 6: {"订单编号": "null"}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (6, 2, 4, 2, 0)
+    assert failure_codes(query, summary["batch_id"]) == {
+        2: "duplicate_in_file",
+        3: "duplicate_in_file",
+        5: "missing_order_id",
+        6: "missing_order_id",
+    }
+    assert query("SELECT order_id FROM orders ORDER BY order_id") == sorted([(ID17,), ("35156689391706211",)])
+
+
+@pytest.mark.parametrize("item_template", ["2016", "2020", "2024"])
+def test_issue14_item_row_without_order_number_fails_missing_order_id(export, tmall, query, item_template) -> None:
+    """Issue 14 item 1: an item-report row with an empty order number fails as missing_order_id (in
+    the item report's failures, with its own words), not as an item of an unknown order; the other
+    lines of the report import."""
+    orders = [make_order(ID19, items=[item(TSHIRT), item(JEANS)]), make_order(ID18, "13800138000")]
+    orders_path, items_path = export(orders, order_template="2019", item_template=item_template)
+    key = "订单编号" if item_template == "2016" else "主订单编号"
+    patch_cells(items_path, {3: {key: ""}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (2, 2, 0, 2, 0)
+    assert summary["items_imported"] == 2
+    [(row, code, reason, role)] = query(
+        "SELECT row_number, reason_code, reason, file_role FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    )
+    assert (row, code, role) == (3, "missing_order_id", "items")
+    assert reason.startswith("宝贝报表中的订单编号缺失"), reason
+    assert query("SELECT order_id, title FROM order_items ORDER BY 1, line_number") == [
+        (ID18, TSHIRT[0]),
+        (ID19, TSHIRT[0]),
+    ]
+
+
+CUSTOMER_WORDS = ("客户ID", "邮箱", "身份", "customer ID", "email", "identit")
+
+
+def tmall_reason_codes() -> set[str]:
+    """Every reason code the Tmall import can give: its contract's checks and the codes its SQL writes."""
+    from cdp_pipeline.batches import reason_catalogue
+    from cdp_pipeline.settings import SQL_DIR
+    from data_contracts.tmall_orders import tmall_order_contract
+
+    catalogue = {entry["code"] for entry in reason_catalogue()}
+    checks = [c.name for c in tmall_order_contract.checks]
+    checks += [c.name for column in tmall_order_contract.columns.values() for c in column.checks]
+    written = {
+        code
+        for path in SQL_DIR.glob("tmall_*.sql")
+        for code in re.findall(r"'([a-z_]+)'", path.read_text(encoding="utf-8"))
+        if code in catalogue
+    }
+    return {*checks, *written}
+
+
+def test_issue14_every_tmall_reason_speaks_of_orders() -> None:
+    """Issue 14 item 2: no reason an order or item row can get speaks of the customer file's keys
+    (客户ID, 手机号码/邮箱 matching, identities); the codes stay the shared ones."""
+    from cdp_pipeline.batches import reason_catalogue, reason_text
+
+    codes = tmall_reason_codes()
+    assert {"duplicate_in_file", "missing_order_id", "item_without_order", "ambiguous_match"} <= codes
+    for entry in reason_catalogue():
+        if entry["code"] in codes:
+            for role in (None, "items"):
+                text = reason_text(entry, "tmall", role)
+                assert not any(word in text for word in CUSTOMER_WORDS), (entry["code"], role, text)
+                assert re.search(r"[\u4e00-\u9fff].* \(.+\)$", text), (entry["code"], text)  # Chinese, then (English)
+
+
+def test_issue14_duplicated_order_number_fails_with_order_words(export, tmall, query) -> None:
+    """Issue 14 item 2: two rows with one order number both fail duplicate_in_file (the code stays),
+    told in order words — in import_failures and in the failure file — while a customer file's
+    duplicate keeps its sentence about 客户ID/手机号码/邮箱."""
+    orders = [make_order(ID19), make_order(ID18, "13800138000"), make_order(ID17, "13700137000")]
+    orders_path, items_path = export(orders)
+    patch_cells(orders_path, {3: {"订单编号": f'="{ID19}"'}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (3, 1, 2, 1, 0)
+    reasons = query(
+        "SELECT row_number, reason_code, reason FROM import_failures WHERE batch_id = ? AND file_role IS NULL "
+        "ORDER BY 1",
+        [summary["batch_id"]],
+    )
+    assert [(r, c) for r, c, _ in reasons] == [(2, "duplicate_in_file"), (3, "duplicate_in_file")]
+    assert {reason for _, _, reason in reasons} == {
+        "订单报表中有多行相同的订单编号，请合并处理后重新导入 "
+        "(the order id appears on more than one row of the order report)"
+    }
+    rows = list(csv.DictReader(io.StringIO(Path(summary["failure_file"]).read_text(encoding="utf-8-sig"))))
+    assert [row["reason"] for row in rows] == [reasons[0][2]] * 2
+    assert query("SELECT DISTINCT reason FROM import_failures WHERE reason LIKE '%客户ID%'") == []
+
+
+def test_issue14_ambiguous_buyer_and_bad_order_time_fail_with_order_words(export, tmall, query, seed) -> None:
+    """Issue 14 item 2: a receiver mobile owned by two customers and an unreadable order time get
+    order words too (a customer file is told about identities and birthdays)."""
+    seed(
+        [
+            {"customer_id": "C0000000001", "mobile": "13800138000"},
+            {"customer_id": "C0000000002", "mobile": "13800138000"},
+        ]
+    )
+    orders_path, items_path = export([make_order(ID19, "13800138000"), make_order(ID18, "13700137000")])
+    patch_cells(orders_path, {3: {"订单创建时间": "昨天"}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (2, 0, 2, 0, 0)
+    assert query(
+        "SELECT row_number, reason_code, reason FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    ) == [
+        (2, "ambiguous_match", "联系手机属于多个客户，无法确定买家 (the receiver mobile belongs to several customers)"),
+        (3, "invalid_date", "订单创建时间无法识别 (invalid order time; use 2017-07-08 00:42:32 or 2017/7/8 0:42)"),
+    ]
+
+
+def test_issue14_customer_file_keeps_its_own_duplicate_sentence(make_csv, run_import, query) -> None:
+    """Issue 14 item 2: the per-file words are the Tmall import's; a customer file's duplicate keeps
+    the spec's sentence (SPEC §2)."""
+    summary = run_import(make_csv([["手机号码"], ["13800138000"], ["13800138000"]]))
+    assert query(
+        "SELECT DISTINCT reason_code, reason FROM import_failures WHERE batch_id = ?", [summary["batch_id"]]
+    ) == [("duplicate_in_file", "检测客户ID、手机号码、邮箱、身份后,发现文件中有相同的客户,请合并处理后重新导入")]
