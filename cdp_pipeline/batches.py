@@ -127,16 +127,39 @@ def previous_import(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> s
     return row[0] if row else None
 
 
-def reason_catalogue() -> list[dict[str, str]]:
+def reason_catalogue() -> list[dict]:
     return yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
 
 
-def create_reason_codes(con: duckdb.DuckDBPyConnection, staging: str) -> None:
-    """The reason codes with their priority (file order) and human reason, for the batch's SQL."""
-    con.execute(f"CREATE OR REPLACE TABLE {staging}.reason_codes (code VARCHAR, priority INTEGER, reason VARCHAR)")
+def reason_file_key(kind: str, file_role: str | None = None) -> str:
+    """How ``reason_by_file`` in reason_codes.yaml names a file: the batch kind for its main file
+    (``tmall``: the order report), ``<kind>.<file_role>`` for another file (``tmall.items``)."""
+    return kind if file_role is None else f"{kind}.{file_role}"
+
+
+def reason_text(entry: dict, kind: str, file_role: str | None = None) -> str:
+    """A code's words for a row of this file: the file's own, else its batch's main file's (an
+    item report row is told in order words), else the shared ones."""
+    own = entry.get("reason_by_file") or {}
+    return own.get(reason_file_key(kind, file_role)) or own.get(reason_file_key(kind)) or entry["reason"]
+
+
+def create_reason_codes(
+    con: duckdb.DuckDBPyConnection, staging: str, kind: str, other_file_roles: tuple[str, ...] = ()
+) -> None:
+    """The reason codes with their priority (file order) and human reason for each file of the
+    batch (file_role NULL: its main file, as import_failures records it), for the batch's SQL."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {staging}.reason_codes "
+        "(code VARCHAR, priority INTEGER, reason VARCHAR, file_role VARCHAR)"
+    )
     con.executemany(
-        f"INSERT INTO {staging}.reason_codes VALUES (?, ?, ?)",
-        [(entry["code"], priority, entry["reason"]) for priority, entry in enumerate(reason_catalogue())],
+        f"INSERT INTO {staging}.reason_codes VALUES (?, ?, ?, ?)",
+        [
+            (entry["code"], priority, reason_text(entry, kind, role), role)
+            for priority, entry in enumerate(reason_catalogue())
+            for role in (None, *other_file_roles)
+        ],
     )
 
 

@@ -106,7 +106,7 @@ def stage_customer_file(
             raise FileRejected(source, "no data rows: the file has a header but no rows below it")
         for step in ("customer_row_identities", "customer_row_attributes"):
             run_sql(con, step, **parts)
-        create_reason_codes(con, staging)
+        create_reason_codes(con, staging, KIND)
     except BaseException:
         con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
         raise

@@ -411,14 +411,24 @@ def _drop_header_and_markers(con: duckdb.DuckDBPyConnection, table: str, width: 
 # --- XLSX --------------------------------------------------------------------------------
 
 
+# Excel keeps 15 significant digits: a whole number beyond 10^15 in a workbook may have lost its
+# last digits (an 18-digit order id typed or converted to a number reads 351566893917062000, and
+# a float cannot even hold 351566893917062563). Such a number is written as Excel shows it,
+# 3.51566893917062e+17, never as digits that would pass for an id or a card number.
+EXACT_WHOLE_NUMBER = 10**15
+
+
 def xlsx_cell_text(value: object) -> str:
-    """A cell as the text a person sees: 13800138000.0 → '13800138000', dates ISO."""
+    """A cell as the text a person sees: 13800138000.0 → '13800138000', dates ISO, a number of
+    more than 15 digits in scientific notation (its last digits are not known)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        if not value.is_integer():
+            return repr(value)
+        return str(int(value)) if abs(value) <= EXACT_WHOLE_NUMBER else f"{value:.15g}"
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
     if isinstance(value, dt.date | dt.time):

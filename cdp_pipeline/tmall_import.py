@@ -40,7 +40,7 @@ from cdp_pipeline.faults import fault_point
 from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
 from cdp_pipeline.warehouse import connect, render_sql, run_sql
-from data_contracts.tmall_orders import contract_failures
+from data_contracts.tmall_orders import ORDER_ID, contract_failures
 
 KIND = "tmall"
 ORDER_REPORT = re.compile(r"^ExportOrderList(?P<suffix>.*)\.(csv|xlsx)$", re.IGNORECASE)
@@ -161,7 +161,7 @@ def stage_tmall_export(
         ).fetchone()
         if rows[0] == 0:
             raise FileRejected(orders, "no data rows: the order report has a header but no orders")
-        create_reason_codes(con, staging)
+        create_reason_codes(con, staging, KIND, other_file_roles=("items",))
     except BaseException:
         con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
         raise
@@ -197,7 +197,7 @@ def match_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext) -
     """Step 3: every order row gets its outcome and its customer."""
     if context.status != "staged":
         return {}
-    for step in ("tmall_order_candidates", "tmall_new_customers", "tmall_order_outcomes"):
+    for step in ("tmall_order_duplicates", "tmall_order_candidates", "tmall_new_customers", "tmall_order_outcomes"):
         run_sql(con, step, staging=context.staging)
     fault_point("after_matching")
     return order_counts(con, context)
@@ -245,7 +245,7 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
         ],
         outcomes=f"{context.staging}.tmall_order_outcomes",
         file_rows=f"{context.staging}.order_file_rows",
-        params={"export_at": dt.datetime.fromisoformat(context.extra["export_at"])},
+        params={"export_at": dt.datetime.fromisoformat(context.extra["export_at"]), "order_id_pattern": ORDER_ID},
         tag_events=True,
         details={
             **counts,

@@ -1,8 +1,8 @@
 """The input contract of a Tmall order report: one verdict per order row, with reason codes.
 
 Cells are cleaned in SQL (``tmall_text``, ``parse_money``, ``parse_timestamp``); the contract
-judges the cleaned values. Status and buyer checks need the warehouse, so they are made in
-``sql/tmall_order_matches.sql``.
+judges the cleaned values. Duplicates, status and buyer checks need the whole file or the
+warehouse, so they are made in ``sql/tmall_order_duplicates.sql`` and the SQL after it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ ORDER_ID = r"[0-9]{6,25}"  # ASCII digits only (Python's \d takes every script's
 tmall_order_contract = pa.DataFrameSchema(
     columns={
         "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
+        # ignore_na=False: pandera leaves out a column's nulls before its checks, so an empty
+        # order number would pass this check and reach the writes (issue 14 item 1).
         "order_id": pa.Column(
             str,
-            pa.Check(lambda s: s.notna() & s.fillna("").str.fullmatch(ORDER_ID), name="missing_order_id"),
+            pa.Check(
+                lambda s: s.notna() & s.fillna("").str.fullmatch(ORDER_ID), name="missing_order_id", ignore_na=False
+            ),
             nullable=True,
         ),
     },

@@ -136,7 +136,8 @@ def load_templates() -> dict[str, dict[str, list[str]]]:
 
 
 def order_columns(template: str) -> list[str]:
-    """The trimmed header of order-report variant ``template`` (2016a, 2016, 2017, 2018a, 2018, 2019, 2021)."""
+    """The trimmed header of order-report variant ``template`` (2016a, 2016, 2017, 2018a, 2018, 2019, 2020, 2020b,
+    2021)."""
     return list(_template("orders", template))
 
 
@@ -270,6 +271,7 @@ def _order_values(order: Order, fmt_time, null: str) -> tuple[dict[str, str], di
         "含应开票给个人的个人红包": "0.00",
         "是否信用购": "否",
         "主订单编号": _id(order.order_id),
+        "满返红包金额": "0.00",
         "返现金额": "0.00",
         "延迟发货自动赔付金额": "0.00",
         "预售订单": "否",

@@ -8,7 +8,7 @@ WITH valid AS (
     SELECT r.row_number, r.customer_id, r.mobile, r.email
     FROM {staging}.customer_rows r
     WHERE NOT r.is_empty
-      AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
+      AND NOT EXISTS (SELECT 1 FROM {staging}.contract_failures f WHERE f.row_number = r.row_number)
 ),
 row_keys AS (
     SELECT row_number, 'customer_id' AS key_type, customer_id AS key_value FROM valid WHERE customer_id IS NOT NULL
@@ -28,7 +28,7 @@ duplicated AS (
     SELECT DISTINCT k.row_number FROM row_keys k JOIN shared_keys USING (key_type, key_value)
 ),
 candidates AS (
-    SELECT * FROM valid WHERE row_number NOT IN (SELECT row_number FROM duplicated)
+    SELECT * FROM valid v WHERE NOT EXISTS (SELECT 1 FROM duplicated d WHERE d.row_number = v.row_number)
 ),
 by_customer_id AS (
     SELECT v.row_number, c.customer_id

@@ -11,7 +11,7 @@ WITH reasons AS (
 ranked AS (
     SELECT x.row_number, list(x.reason_code ORDER BY rc.priority) AS reason_codes
     FROM (SELECT DISTINCT row_number, reason_code FROM reasons) x
-    JOIN {staging}.reason_codes rc ON rc.code = x.reason_code
+    JOIN {staging}.reason_codes rc ON rc.code = x.reason_code AND rc.file_role IS NULL
     GROUP BY x.row_number
 ),
 id_base AS (

@@ -21,7 +21,7 @@ compared AS (
     UNION ALL
     SELECT * FROM earlier
 )
-SELECT * FROM current WHERE order_id NOT IN (SELECT order_id FROM earlier)
+SELECT * FROM current c WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.order_id = c.order_id)
 UNION ALL
 SELECT h.*
 FROM compared h

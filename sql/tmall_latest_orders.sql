@@ -29,8 +29,8 @@ earlier AS (
 ),
 latest AS (
     SELECT *, CAST(1 AS BIGINT) AS recency
-    FROM current
-    WHERE order_id NOT IN (SELECT order_id FROM earlier)
+    FROM current c
+    WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.order_id = c.order_id)
     UNION ALL
     SELECT *
     FROM (

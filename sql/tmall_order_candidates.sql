@@ -1,5 +1,5 @@
 -- tmall_order_candidates: the order rows that passed the contract and are not duplicated in the
--- file, with what the warehouse knows of them: whether the order was imported before (then any
+-- file (tmall_order_duplicates.sql), with what the warehouse knows of them: whether the order was imported before (then any
 -- later status updates it, SPEC §3), whether its status is accepted, and how many customers own
 -- its receiver's mobile.
 -- Only what matching needs is kept: the other fields of an order stay in tmall_order_rows (the
@@ -10,10 +10,9 @@ WITH valid AS (
     SELECT r.row_number, r.order_id, r.status, r.receiver_name, r.receiver_mobile, r.province, r.city,
            r.mobile_masked, r.mobile_valid
     FROM {staging}.tmall_order_rows r
-    WHERE NOT r.is_empty AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
-),
-duplicated AS (
-    SELECT order_id FROM valid GROUP BY order_id HAVING count(*) > 1
+    WHERE NOT r.is_empty
+      AND NOT EXISTS (SELECT 1 FROM {staging}.contract_failures f WHERE f.row_number = r.row_number)
+      AND NOT EXISTS (SELECT 1 FROM {staging}.tmall_order_duplicates d WHERE d.row_number = r.row_number)
 ),
 mobile_owners AS (
     SELECT mobile, count(*) AS owners, min(customer_id) AS customer_id
@@ -37,5 +36,4 @@ SELECT
     m.customer_id AS mobile_owner
 FROM valid v
 LEFT JOIN orders o USING (order_id)
-LEFT JOIN mobile_owners m ON v.mobile_valid AND m.mobile = v.receiver_mobile
-WHERE v.order_id NOT IN (SELECT order_id FROM duplicated);
+LEFT JOIN mobile_owners m ON v.mobile_valid AND m.mobile = v.receiver_mobile;

@@ -9,6 +9,7 @@ SELECT
      WHERE NOT i.is_empty AND i.order_id IN (SELECT order_id FROM {staging}.tmall_order_outcomes
                                             WHERE outcome IN ('created', 'updated'))) AS items_imported,
     (SELECT count(*) FROM {staging}.tmall_new_customers) AS customers_created,
-    (SELECT count(DISTINCT customer_id) FROM {staging}.tmall_order_outcomes
-     WHERE outcome IN ('created', 'updated')
-       AND customer_id NOT IN (SELECT customer_id FROM {staging}.tmall_new_customers)) AS customers_matched;
+    (SELECT count(DISTINCT o.customer_id) FROM {staging}.tmall_order_outcomes o
+     WHERE o.outcome IN ('created', 'updated')
+       AND NOT EXISTS (SELECT 1 FROM {staging}.tmall_new_customers n WHERE n.customer_id = o.customer_id))
+        AS customers_matched;

@@ -50,18 +50,14 @@ decided AS (
 reasons AS (
     SELECT row_number, reason_code FROM {staging}.contract_failures
     UNION ALL
-    SELECT r.row_number, 'duplicate_in_file'
-    FROM {staging}.tmall_order_rows r
-    WHERE NOT r.is_empty
-      AND r.row_number NOT IN (SELECT row_number FROM {staging}.contract_failures)
-      AND r.row_number NOT IN (SELECT row_number FROM {staging}.tmall_order_candidates)
+    SELECT row_number, 'duplicate_in_file' FROM {staging}.tmall_order_duplicates
     UNION ALL
     SELECT row_number, failure FROM decided WHERE failure IS NOT NULL
 ),
 ranked AS (
     SELECT x.row_number, list(x.reason_code ORDER BY rc.priority) AS reason_codes
     FROM (SELECT DISTINCT row_number, reason_code FROM reasons) x
-    JOIN {staging}.reason_codes rc ON rc.code = x.reason_code
+    JOIN {staging}.reason_codes rc ON rc.code = x.reason_code AND rc.file_role IS NULL
     GROUP BY x.row_number
 )
 SELECT

@@ -204,6 +204,21 @@ def test_rule_rows_landing_on_the_same_existing_customer_are_duplicates(seed, ma
     assert failures(summary["batch_id"]) == {2: dup, 3: dup}
 
 
+def test_rule_blank_keys_never_take_part_in_duplicates(make_csv, run_import, failures, query, write_config):
+    """Issue 14 item 1 (the same trap in the customer import): cells that clean to nothing — empty,
+    spaces, a full-width space, a tab — are no customer ID, email or identity, so rows that leave
+    them blank are never each other's duplicates, whatever the key (built-in or declared)."""
+    write_config("identity_types:\n  member_no: {aliases: [会员卡号]}\n")
+    blanks = ["", " ", "\u3000", "\t"]
+    rows = [["客户ID", "手机号码", "邮箱", "微信openid", "微信unionid", "会员卡号"]]
+    rows += [[b, f"1380013800{i}", b, b, b, b] for i, b in enumerate(blanks)]
+    rows.append(["", "", "only@example.cn", "", "", " "])
+    summary = run_import(make_csv(rows))
+    assert counts(summary) == (5, 5, 0, 0, 0)
+    assert failures(summary["batch_id"]) == {}
+    assert query("SELECT count(*) FROM customer_identities") == [(0,)]
+
+
 # --- matching ------------------------------------------------------------------------------
 
 

@@ -320,8 +320,12 @@ XLSX_CELLS = [
     (13800138000, "13800138000"),
     (13800138000.0, "13800138000"),
     (-0.0, "0"),
-    (1e20, "100000000000000000000"),
-    (1e300, str(int(1e300))),
+    (1e15, "1000000000000000"),
+    # more than 15 digits: as Excel shows them, never as digits Excel no longer has (issue 14)
+    (1234567890123456.0, "1.23456789012346e+15"),
+    (3.515668939170626e17, "3.51566893917063e+17"),
+    (1e20, "1e+20"),
+    (1e300, "1e+300"),
     (True, "TRUE"),
     (False, "FALSE"),
     (dt.date(2024, 1, 2), "2024-01-02"),
@@ -445,3 +449,18 @@ def test_rule_header_followed_only_by_blank_lines_is_rejected_as_no_data_rows(ma
         run_import(make_csv("姓名,手机号码\n\n,\n\n"))
     assert "no data rows" in rejected.value.reason
     assert query("SELECT count(*) FROM import_batches") == [(0,)]
+
+
+def test_xlsx_long_numbers_are_never_read_as_digits(make_xlsx, tmp_path):
+    """Issue 14 item 3: a workbook number of more than 15 digits has lost digits (Excel keeps 15
+    significant digits; a float cannot hold an 18-digit id), so it is read in scientific notation,
+    never as digits that would pass for an order id: 351566893917062563 stored as a number read
+    351566893917062592 before. Text cells keep every digit."""
+    path = make_xlsx([["id"], [351566893917062563], ["351566893917062563"], [1234567890123456], [999999999999999]])
+    con = duckdb.connect()
+    try:
+        stage_file(con, path, "file_rows", tmp_path / "work", frozenset())
+        cells = [c for (c,) in con.execute("SELECT c0 FROM file_rows ORDER BY row_number").fetchall()]
+    finally:
+        con.close()
+    assert cells == ["3.51566893917063e+17", "351566893917062563", "1.23456789012346e+15", "999999999999999"]

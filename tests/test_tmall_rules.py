@@ -1,6 +1,8 @@
 """Tmall order-export import rules at the domain level (no Dagster): file shape and templates,
 statuses, buyers ↔ customers, masked mobiles, upserts and purchase events, tags and groups,
-failure files and archives, re-imports, backfills in any order, and order items.
+failure files and archives, re-imports, backfills in any order, and order items; and issue 14's
+real exports (blank order numbers, order words, newer layouts, reports saved as XLSX), also
+through the real `cdp` command.
 
 Every export is built from small hand-made ``samples.tmall.Order`` lists, written by
 ``write_tmall_pair`` the way real seller back-office exports look (GBK, every field quoted,
@@ -13,6 +15,11 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
+import os
+import re
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -1016,3 +1023,418 @@ def test_rule_tmall_cleaning_shortcuts_match_the_full_cleaning() -> None:
     regions = rows.fetchall()
     assert [(v, p, c) for v, p, c, _, _ in regions] == [(v, p, c) for v, _, _, p, c in regions]
     assert regions[0][1:3] == ("广东省", "广州市") and regions[3][1:3] == ("广东省", "广州市")
+
+
+# --- 14. issue 14: real exports (blank order numbers, order words, newer layouts, XLSX) -------------------------
+
+BLANK_ORDER_IDS = ["", '=""', "null", " "]
+
+
+@pytest.mark.parametrize("blank", BLANK_ORDER_IDS, ids=["empty", "empty-id-formula", "null", "space"])
+@pytest.mark.parametrize("blanks", [1, 2])
+def test_issue14_blank_order_number_fails_only_its_own_row(export, tmall, query, blank, blanks) -> None:
+    """Issue 14 item 1: a row whose 订单编号 is empty fails alone as missing_order_id; one such row
+    crashed the import (NOT NULL constraint on tmall_order_history.order_id), two made every order
+    of the file fail duplicate_in_file (a NOT IN over a set holding NULL)."""
+    valid = [make_order(ID19), make_order(ID18, "13800138000"), make_order(ID17, "13700137000")]
+    blanked = [make_order(ID16, "13600136000"), make_order(ID17B, "13500135000")][:blanks]
+    orders_path, items_path = export([*valid, *blanked])
+    patch_cells(orders_path, {record: {"订单编号": blank} for record in range(5, 5 + blanks)})
+
+    summary = tmall((orders_path, items_path))
+
+    assert summary["status"] == "succeeded"
+    assert counts(summary) == (3 + blanks, 3, blanks, 3, 0)
+    assert summary["orders_imported"] + summary["orders_failed"] == summary["orders_scanned"]
+    assert query("SELECT order_id FROM orders ORDER BY order_id") == sorted((o.order_id,) for o in valid)
+    assert failure_codes(query, summary["batch_id"]) == dict.fromkeys(range(5, 5 + blanks), "missing_order_id")
+    assert query("SELECT count(*) FROM tmall_order_history WHERE order_id IS NULL OR order_id = ''") == [(0,)]
+    # the blanked orders' item lines now name orders the order report does not list
+    assert set(failure_codes(query, summary["batch_id"], "items").values()) == {"item_without_order"}
+
+
+def test_issue14_blank_order_numbers_beside_a_real_duplicate(export, tmall, query) -> None:
+    """Issue 14 item 1: rows sharing an order number fail duplicate_in_file, blank rows fail
+    missing_order_id, and every other order imports: a NULL key never takes part in duplicates."""
+    orders = [
+        make_order(ID19),
+        make_order(ID18, "13800138000"),
+        make_order(ID17, "13700137000"),
+        make_order(ID16, "13600136000"),
+        make_order(ID17B, "13500135000"),
+        make_order("35156689391706211", "13400134000"),
+    ]
+    orders_path, items_path = export(orders)
+    patch_cells(orders_path, {3: {"订单编号": f'="{ID19}"'}, 5: {"订单编号": ""}, 6: {"订单编号": "null"}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (6, 2, 4, 2, 0)
+    assert failure_codes(query, summary["batch_id"]) == {
+        2: "duplicate_in_file",
+        3: "duplicate_in_file",
+        5: "missing_order_id",
+        6: "missing_order_id",
+    }
+    assert query("SELECT order_id FROM orders ORDER BY order_id") == sorted([(ID17,), ("35156689391706211",)])
+
+
+@pytest.mark.parametrize("item_template", ["2016", "2020", "2024"])
+def test_issue14_item_row_without_order_number_fails_missing_order_id(export, tmall, query, item_template) -> None:
+    """Issue 14 item 1: an item-report row with an empty order number fails as missing_order_id (in
+    the item report's failures, with its own words), not as an item of an unknown order; the other
+    lines of the report import."""
+    orders = [make_order(ID19, items=[item(TSHIRT), item(JEANS)]), make_order(ID18, "13800138000")]
+    orders_path, items_path = export(orders, order_template="2019", item_template=item_template)
+    key = "订单编号" if item_template == "2016" else "主订单编号"
+    patch_cells(items_path, {3: {key: ""}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (2, 2, 0, 2, 0)
+    assert summary["items_imported"] == 2
+    [(row, code, reason, role)] = query(
+        "SELECT row_number, reason_code, reason, file_role FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    )
+    assert (row, code, role) == (3, "missing_order_id", "items")
+    assert reason.startswith("宝贝报表中的订单编号缺失"), reason
+    assert query("SELECT order_id, title FROM order_items ORDER BY 1, line_number") == [
+        (ID18, TSHIRT[0]),
+        (ID19, TSHIRT[0]),
+    ]
+
+
+CUSTOMER_WORDS = ("客户ID", "邮箱", "身份", "customer ID", "email", "identit")
+
+
+def tmall_reason_codes() -> set[str]:
+    """Every reason code the Tmall import can give: its contract's checks and the codes its SQL writes."""
+    from cdp_pipeline.batches import reason_catalogue
+    from cdp_pipeline.settings import SQL_DIR
+    from data_contracts.tmall_orders import tmall_order_contract
+
+    catalogue = {entry["code"] for entry in reason_catalogue()}
+    checks = [c.name for c in tmall_order_contract.checks]
+    checks += [c.name for column in tmall_order_contract.columns.values() for c in column.checks]
+    written = {
+        code
+        for path in SQL_DIR.glob("tmall_*.sql")
+        for code in re.findall(r"'([a-z_]+)'", path.read_text(encoding="utf-8"))
+        if code in catalogue
+    }
+    return {*checks, *written}
+
+
+def test_issue14_every_tmall_reason_speaks_of_orders() -> None:
+    """Issue 14 item 2: no reason an order or item row can get speaks of the customer file's keys
+    (客户ID, 手机号码/邮箱 matching, identities); the codes stay the shared ones."""
+    from cdp_pipeline.batches import reason_catalogue, reason_text
+
+    codes = tmall_reason_codes()
+    assert {"duplicate_in_file", "missing_order_id", "item_without_order", "ambiguous_match"} <= codes
+    for entry in reason_catalogue():
+        if entry["code"] in codes:
+            for role in (None, "items"):
+                text = reason_text(entry, "tmall", role)
+                assert not any(word in text for word in CUSTOMER_WORDS), (entry["code"], role, text)
+                assert re.search(r"[\u4e00-\u9fff].* \(.+\)$", text), (entry["code"], text)  # Chinese, then (English)
+
+
+def test_issue14_duplicated_order_number_fails_with_order_words(export, tmall, query) -> None:
+    """Issue 14 item 2: two rows with one order number both fail duplicate_in_file (the code stays),
+    told in order words — in import_failures and in the failure file — while a customer file's
+    duplicate keeps its sentence about 客户ID/手机号码/邮箱."""
+    orders = [make_order(ID19), make_order(ID18, "13800138000"), make_order(ID17, "13700137000")]
+    orders_path, items_path = export(orders)
+    patch_cells(orders_path, {3: {"订单编号": f'="{ID19}"'}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (3, 1, 2, 1, 0)
+    reasons = query(
+        "SELECT row_number, reason_code, reason FROM import_failures WHERE batch_id = ? AND file_role IS NULL "
+        "ORDER BY 1",
+        [summary["batch_id"]],
+    )
+    assert [(r, c) for r, c, _ in reasons] == [(2, "duplicate_in_file"), (3, "duplicate_in_file")]
+    assert {reason for _, _, reason in reasons} == {
+        "订单报表中有多行相同的订单编号，请合并处理后重新导入 "
+        "(the order id appears on more than one row of the order report)"
+    }
+    rows = list(csv.DictReader(io.StringIO(Path(summary["failure_file"]).read_text(encoding="utf-8-sig"))))
+    assert [row["reason"] for row in rows] == [reasons[0][2]] * 2
+    assert query("SELECT DISTINCT reason FROM import_failures WHERE reason LIKE '%客户ID%'") == []
+
+
+def test_issue14_ambiguous_buyer_and_bad_order_time_fail_with_order_words(export, tmall, query, seed) -> None:
+    """Issue 14 item 2: a receiver mobile owned by two customers and an unreadable order time get
+    order words too (a customer file is told about identities and birthdays)."""
+    seed(
+        [
+            {"customer_id": "C0000000001", "mobile": "13800138000"},
+            {"customer_id": "C0000000002", "mobile": "13800138000"},
+        ]
+    )
+    orders_path, items_path = export([make_order(ID19, "13800138000"), make_order(ID18, "13700137000")])
+    patch_cells(orders_path, {3: {"订单创建时间": "昨天"}})
+
+    summary = tmall((orders_path, items_path))
+
+    assert counts(summary) == (2, 0, 2, 0, 0)
+    assert query(
+        "SELECT row_number, reason_code, reason FROM import_failures WHERE batch_id = ? ORDER BY 1",
+        [summary["batch_id"]],
+    ) == [
+        (2, "ambiguous_match", "联系手机属于多个客户，无法确定买家 (the receiver mobile belongs to several customers)"),
+        (3, "invalid_date", "订单创建时间无法识别 (invalid order time; use 2017-07-08 00:42:32 or 2017/7/8 0:42)"),
+    ]
+
+
+def test_issue14_customer_file_keeps_its_own_duplicate_sentence(make_csv, run_import, query) -> None:
+    """Issue 14 item 2: the per-file words are the Tmall import's; a customer file's duplicate keeps
+    the spec's sentence (SPEC §2)."""
+    summary = run_import(make_csv([["手机号码"], ["13800138000"], ["13800138000"]]))
+    assert query(
+        "SELECT DISTINCT reason_code, reason FROM import_failures WHERE batch_id = ?", [summary["batch_id"]]
+    ) == [("duplicate_in_file", "检测客户ID、手机号码、邮箱、身份后,发现文件中有相同的客户,请合并处理后重新导入")]
+
+
+def two_orders() -> list[Order]:
+    return [
+        make_order(ID19, "13912345678", items=[item(TSHIRT), item(JEANS, 2)]),
+        make_order(
+            ID17,
+            "13800138000",
+            status=SHIPPED,
+            name="李娜",
+            address=HANGZHOU,
+            ordered_at=T0 + dt.timedelta(days=1),
+            items=[item(SOCKS, 3)],
+            total="65.70",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("order_template", "item_template"), [("2020", "2020"), ("2020b", "2024"), ("2020", "2016")])
+def test_issue14_2020_order_report_with_67_columns_imports(export, tmall, query, order_template, item_template) -> None:
+    """Issue 14 item 3: the 2019–2020 layout with 满返红包金额, 直播返现状态, 返现金额, 新零售成交门店昵称,
+    新零售成交门店id and 新零售成交经销商id (67 columns) was refused as an unknown template."""
+    orders_path, items_path = export(two_orders(), order_template=order_template, item_template=item_template)
+    header = next(csv.reader(io.StringIO(orders_path.read_bytes().decode("gbk"))))
+    assert len(header) == 67 and "满返红包金额" in header and "新零售成交经销商id" in header
+
+    summary = tmall((orders_path, items_path))
+
+    assert (summary["order_template"], summary["item_template"]) == (order_template, item_template)
+    assert counts(summary) == (2, 2, 0, 2, 0)
+    assert summary["items_imported"] == 3
+    assert query(
+        "SELECT order_id, status, ordered_at, total_amount, paid_amount, receiver_mobile, province, city, buyer_nick "
+        "FROM orders ORDER BY ordered_at"
+    ) == [
+        (ID19, SUCCESS, T0, Decimal("317.00"), Decimal("317.00"), "13912345678", "广东省", "广州市", "tb12345678"),
+        (
+            ID17,
+            SHIPPED,
+            T0 + dt.timedelta(days=1),
+            Decimal("65.70"),
+            Decimal("65.70"),
+            "13800138000",
+            "浙江省",
+            "杭州市",
+            "tb12345678",
+        ),
+    ]
+
+
+def test_issue14_every_template_feeds_every_field() -> None:
+    """Issue 14 item 3: each known layout (older and newer) gives every field the import reads a
+    column, so a layout that renames a column cannot import with the field silently empty; the
+    2016 item report alone has no sub-order number."""
+    from cdp_pipeline.tmall_import import tmall_templates
+
+    templates = tmall_templates()
+    for kind, layouts, fields in (
+        ("orders", templates.orders, templates.order_fields),
+        ("items", templates.items, templates.item_fields),
+    ):
+        for name, columns in layouts.items():
+            unfed = {field for field, aliases in fields.items() if not set(aliases) & set(columns)}
+            assert unfed == ({"sub_order_id"} if (kind, name) == ("items", "2016") else set()), (kind, name)
+            assert len(columns) == len(set(columns)), (kind, name)
+    assert len(templates.orders["2020"]) == len(templates.orders["2020b"]) == 67
+
+
+# What Excel does to a Tmall CSV opened and saved as .xlsx: ="..." is a formula whose result is its
+# text (the saved cell holds the plain id as text); a number becomes a number of 15 significant
+# digits; a time a date-time; the rest — apostrophe phones ('139...: a CSV cell is not typed, so
+# the apostrophe stays), null, 0元, No:77... — text; an empty cell no cell.
+EXCEL_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+EXCEL_TIMES = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d")
+
+
+def excel_value(cell: str, ids_as_numbers: bool = False):
+    if cell.startswith('="') and cell.endswith('"'):
+        cell = cell[2:-1]
+        if not (ids_as_numbers and cell):
+            return cell or None
+    if cell == "":
+        return None
+    if EXCEL_NUMBER.fullmatch(cell):
+        return float(f"{float(cell):.15g}")
+    for time_format in EXCEL_TIMES:
+        try:
+            return dt.datetime.strptime(cell, time_format)
+        except ValueError:
+            pass
+    return cell
+
+
+def save_as_xlsx(path: Path, phones_as_numbers: bool = False, numeric_ids: dict[int, str] | None = None) -> Path:
+    """The report ``path`` as Excel saves it: ``phones_as_numbers`` for a sheet whose 联系手机 cells
+    were retyped as numbers; ``numeric_ids`` {record: column} for id cells converted to numbers."""
+    from openpyxl import Workbook
+
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("gbk"), newline="")))
+    header = [h.strip() for h in rows[0]]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(rows[0])
+    for record, cells in enumerate(rows[1:], start=2):
+        numeric = (numeric_ids or {}).get(record)
+        values = [excel_value(c, ids_as_numbers=numeric == name) for c, name in zip(cells, [*header, ""], strict=False)]
+        if phones_as_numbers and "联系手机" in header:
+            phone = values[header.index("联系手机")]
+            if isinstance(phone, str) and phone.startswith("'"):
+                values[header.index("联系手机")] = float(phone[1:])
+        sheet.append(values)
+    target = path.with_suffix(".xlsx")
+    workbook.save(target)
+    return target
+
+
+def imported_state(paths: CdpPaths, batch_id: str) -> dict[str, list[tuple]]:
+    return {
+        "orders": read_rows(
+            paths,
+            "SELECT order_id, customer_id, status, ordered_at, paid_at, total_amount, paid_amount, receiver_name, "
+            "receiver_mobile, province, city, address, buyer_nick, shop_name, export_at FROM orders ORDER BY 1",
+        ),
+        "items": read_rows(
+            paths,
+            "SELECT order_id, line_number, sub_order_id, title, price, quantity, sku_code, external_code, properties, "
+            "status FROM order_items ORDER BY 1, 2",
+        ),
+        "customers": read_rows(paths, "SELECT customer_id, name, mobile, province, city FROM customers ORDER BY 1"),
+        "failures": read_rows(
+            paths,
+            "SELECT file_role, row_number, reason_code FROM import_failures WHERE batch_id = ? ORDER BY 1, 2",
+            [batch_id],
+        ),
+    }
+
+
+XLSX_CASES = [
+    ("2016", "2016", False, False),
+    ("2020", "2024", True, False),
+    ("2021", "2021", False, True),
+]
+
+
+@pytest.mark.parametrize(("order_template", "item_template", "excel_dates", "phones_as_numbers"), XLSX_CASES)
+def test_issue14_report_saved_as_xlsx_in_excel_imports_like_its_csv(
+    export, tmp_path, order_template, item_template, excel_dates, phones_as_numbers
+) -> None:
+    """Issue 14 item 3: an order report and an item report opened in Excel and saved as .xlsx
+    import exactly as their CSV files: the same orders, items, customers and failures."""
+    orders = [
+        *two_orders(),
+        make_order(ID18, "139****5678", name="王伟", status=PAID, ordered_at=T0 + dt.timedelta(hours=5)),
+        make_order(ID16, None, name="张敏", items=[Item("赠品 帆布袋", Decimal("0.00"), 1, "ZP-0001")]),
+        make_order(ID17B, "13700137000", status=WAITING_PAYMENT),
+    ]
+    csv_pair = export(orders, order_template=order_template, item_template=item_template, excel_dates=excel_dates)
+    patch_cells(csv_pair[0], {5: {"总金额": "0元", "买家实际支付金额": "0元"}})
+    xlsx_pair = (save_as_xlsx(csv_pair[0], phones_as_numbers), save_as_xlsx(csv_pair[1]))
+
+    from_csv, from_xlsx = CdpPaths(tmp_path / "csv").ensure(), CdpPaths(tmp_path / "xlsx").ensure()
+    csv_summary, xlsx_summary = run_tmall(from_csv, csv_pair), run_tmall(from_xlsx, xlsx_pair)
+
+    assert xlsx_summary["status"] == "succeeded"
+    assert (xlsx_summary["order_template"], xlsx_summary["item_template"]) == (order_template, item_template)
+    assert counts(xlsx_summary) == counts(csv_summary) == (5, 3, 2, 2, 0)
+    assert xlsx_summary["items_imported"] == csv_summary["items_imported"] == 4
+    assert imported_state(from_xlsx, xlsx_summary["batch_id"]) == imported_state(from_csv, csv_summary["batch_id"])
+
+
+def test_issue14_xlsx_order_id_stored_as_a_number_fails_rather_than_import_a_wrong_id(export, tmall, query) -> None:
+    """Issue 14 item 3: an id cell Excel turned into a number has lost its last digits (15
+    significant digits): the order fails missing_order_id instead of importing under a wrong id,
+    and an item line whose order number is such a number fails in the item report."""
+    orders_path, items_path = export(two_orders(), order_template="2020", item_template="2024")
+    xlsx_orders = save_as_xlsx(orders_path, numeric_ids={3: "订单编号"})  # ID17's row
+    xlsx_items = save_as_xlsx(items_path, numeric_ids={2: "主订单编号"})  # ID19's first line
+
+    summary = tmall((xlsx_orders, xlsx_items))
+
+    assert counts(summary) == (2, 1, 1, 1, 0)
+    assert summary["orders_imported"] + summary["orders_failed"] == summary["orders_scanned"]
+    assert query("SELECT order_id FROM orders") == [(ID19,)]
+    assert not query("SELECT order_id FROM orders WHERE order_id LIKE '351566893917062%' AND order_id <> ?", [ID19])
+    assert failure_codes(query, summary["batch_id"]) == {3: "missing_order_id"}
+    # ID19's first line (its order number a number) and ID17's line (the order report lost that number)
+    assert failure_codes(query, summary["batch_id"], "items") == {2: "missing_order_id", 4: "item_without_order"}
+    assert query("SELECT order_id, title FROM order_items") == [(ID19, JEANS[0])]
+
+
+# --- the real `cdp` command ------------------------------------------------------------------------------------
+
+CDP = str(Path(sys.executable).with_name("cdp"))
+
+
+def cdp_import_tmall(home: Path, orders_path: Path, items_path: Path) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"} | {"CDP_HOME": str(home)}
+    command = [CDP, "import", "tmall", "--orders", str(orders_path), "--items", str(items_path), "--json"]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+
+
+def test_issue14_cli_blank_order_numbers_fail_alone(export, tmp_path) -> None:
+    """Issue 14 item 1, from the command line: an order report with two blank 订单编号 rows exits 0,
+    imports every other order and reports the blank rows as missing_order_id (it crashed, or
+    failed every order as a duplicate)."""
+    orders_path, items_path = export(
+        [make_order(ID19), make_order(ID18, "13800138000"), make_order(ID17, "13700137000"), make_order(ID16)]
+    )
+    patch_cells(orders_path, {3: {"订单编号": ""}, 5: {"订单编号": '=""'}})
+
+    result = cdp_import_tmall(tmp_path / "cdp", orders_path, items_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["orders_scanned"], report["orders_imported"], report["orders_failed"]) == (4, 2, 2)
+    assert report["orders_imported"] + report["orders_failed"] == report["orders_scanned"]
+    rows = list(csv.DictReader(io.StringIO(Path(report["failure_file"]).read_text(encoding="utf-8-sig"))))
+    assert [(r["row_number"], r["reason_code"]) for r in rows] == [("3", "missing_order_id"), ("5", "missing_order_id")]
+    assert all(r["reason"].startswith("订单编号缺失") for r in rows)
+
+
+def test_issue14_cli_imports_the_67_column_layout_and_its_xlsx(export, tmp_path) -> None:
+    """Issue 14 item 3, from the command line: the 67-column order report (refused before with
+    exit 2, "headers match no known Tmall order report template") imports, and so does the pair
+    saved as .xlsx in Excel."""
+    home = tmp_path / "cdp"
+    orders_path, items_path = export(two_orders(), order_template="2020", item_template="2020")
+    result = cdp_import_tmall(home, orders_path, items_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["status"], report["order_template"], report["orders_imported"]) == ("succeeded", "2020", 2)
+
+    orders_path, items_path = export(two_orders(), stamp="201710010000", order_template="2020b", item_template="2024")
+    result = cdp_import_tmall(home, save_as_xlsx(orders_path), save_as_xlsx(items_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["status"], report["order_template"], report["item_template"]) == ("succeeded", "2020b", "2024")
+    assert (report["orders_scanned"], report["orders_imported"], report["orders_failed"]) == (2, 2, 0)
+    assert report["items_imported"] == 3

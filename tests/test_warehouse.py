@@ -1,11 +1,14 @@
-"""The warehouse connection: the schema and macros are applied when their SQL text changed."""
+"""The warehouse connection: the schema and macros are applied when their SQL text changed; the
+SQL files in ``sql/`` keep the rules every statement follows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 
+from cdp_pipeline.settings import SQL_DIR
 from cdp_pipeline.warehouse import connect, sql_fingerprint
 
 
@@ -40,3 +43,17 @@ def test_a_warehouse_from_before_the_version_table_is_brought_up_to_date(tmp_pat
     with connect(path) as con:
         assert _macro_exists(con, "normalize_mobile")
         assert con.execute("SELECT count(*) FROM cdp_sql_version").fetchone()[0] == 1
+
+
+NOT_IN_SUBQUERY = re.compile(r"\bNOT\s+IN\s*\(\s*(SELECT|FROM|WITH)\b|\bNOT\s*\(\s*[\w.]+\s+IN\s*\(\s*SELECT\b", re.I)
+
+
+def test_no_sql_file_writes_an_anti_join_as_not_in_a_subquery() -> None:
+    """Issue 14 item 1: ``x NOT IN (SELECT k ...)`` is unknown for every x as soon as one k is NULL,
+    so two Tmall rows without an order number made every order of the file a duplicate. Every
+    anti-join of both imports is written NOT EXISTS, where a NULL key simply matches nothing."""
+    offenders = []
+    for path in sorted(SQL_DIR.glob("*.sql")):
+        code = re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+        offenders += [f"{path.name}: {m.group(0)}" for m in NOT_IN_SUBQUERY.finditer(code)]
+    assert offenders == []
