@@ -268,3 +268,31 @@ def test_cli_backfill_tmall_imports_every_pair_oldest_first(tmp_path: Path, home
     ]
     assert all(e["status"] == "succeeded" for e in report["exports"])
     assert report["alone"] == [str(folder / "ExportOrderList201804010000.csv")]
+
+
+def test_cli_a_300000_character_name_cell_imports_in_seconds_and_dry_run_cells_are_cut(
+    tmp_path: Path, home: Path
+) -> None:
+    """Issue 14 item 6: `cdp import customers` of a file with a 300,000-character name cell (a
+    created and a failed row) finishes in seconds; the dry run's preview (JSON and table) shows
+    each cell cut to the preview width, masked."""
+    import time
+
+    from cdp_pipeline.masking import ELLIPSIS, PREVIEW_CELL_WIDTH
+
+    long_name = "zhang.san@example.com " + "a" * 300_000
+    path = customer_file(tmp_path, f"姓名,手机号码\n{long_name},13800138000\n{'1' * 300_000},12345\n", "long.csv")
+    planned = cdp(home, "import", "customers", str(path), "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    preview = json.loads(planned.stdout)["preview"]
+    assert [len(p["name"]) for p in preview] == [PREVIEW_CELL_WIDTH, PREVIEW_CELL_WIDTH]
+    assert preview[0]["name"].startswith("z***@example.com aaa") and preview[1]["name"].endswith("1" + ELLIPSIS)
+    table = cdp(home, "import", "customers", str(path), "--dry-run")
+    assert table.returncode == 0 and max(map(len, table.stdout.splitlines())) < 2 * PREVIEW_CELL_WIDTH
+    assert "zhang.san" not in table.stdout
+    started = time.monotonic()
+    result = cdp(home, "import", "customers", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    report = json.loads(result.stdout)
+    assert (report["created"], report["failed"]) == (1, 1)
