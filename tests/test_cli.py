@@ -296,3 +296,27 @@ def test_cli_a_300000_character_name_cell_imports_in_seconds_and_dry_run_cells_a
     assert time.monotonic() - started < 60
     report = json.loads(result.stdout)
     assert (report["created"], report["failed"]) == (1, 1)
+
+
+def test_cli_demo_files_are_the_same_bytes_every_run_so_a_second_demo_imports_nothing(
+    tmp_path: Path, home: Path
+) -> None:
+    """Issue 14 item 15: scripts/make_demo_files.py writes the same bytes on every run (the XLSX
+    carried the time of the run in docProps/core.xml and its ZIP entries), so the second `make
+    demo` finds its XLSX already imported."""
+    import hashlib
+    import time
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_demo_files.py"
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert subprocess.run([sys.executable, str(script), str(first)], capture_output=True).returncode == 0
+    time.sleep(2.1)  # past the 2-second resolution of ZIP entry times and the second of core.xml
+    assert subprocess.run([sys.executable, str(script), str(second)], capture_output=True).returncode == 0
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 5 and Path("user_2024-05-03.xlsx") in files
+    digests = [{str(f): hashlib.sha256((run / f).read_bytes()).hexdigest() for f in files} for run in (first, second)]
+    assert digests[0] == digests[1]
+    imported = json.loads(cdp(home, "import", "customers", str(first / "user_2024-05-03.xlsx"), "--json").stdout)
+    again = json.loads(cdp(home, "import", "customers", str(second / "user_2024-05-03.xlsx"), "--json").stdout)
+    assert (imported["status"], imported["created"]) == ("succeeded", 50)
+    assert (again["status"], again["batch_id"]) == ("already_imported", imported["batch_id"])
