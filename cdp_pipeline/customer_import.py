@@ -168,6 +168,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         "customers_updated",
         "customers_created",
         "customer_identities_added",
+        "customer_custom_attribute_changes",
         "customer_attributes_upserted",
         "customer_batch_customers",
         *(["customer_events"] if settings.mode == "normal" else []),
@@ -187,6 +188,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         },
         tag_events=settings.mode == "normal",
         business_date=business_date(context.file_name),
+        unchanged_count="customer_unchanged_rows",
     )
 
 

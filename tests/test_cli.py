@@ -320,3 +320,32 @@ def test_cli_demo_files_are_the_same_bytes_every_run_so_a_second_demo_imports_no
     again = json.loads(cdp(home, "import", "customers", str(second / "user_2024-05-03.xlsx"), "--json").stdout)
     assert (imported["status"], imported["created"]) == ("succeeded", 50)
     assert (again["status"], again["batch_id"]) == ("already_imported", imported["batch_id"])
+
+
+def test_cli_import_reports_unchanged_in_json_and_the_summary_line(tmp_path: Path, home: Path) -> None:
+    """Issue 14 item 15: `cdp import customers` reports `unchanged` (the updated rows that changed
+    nothing) in its JSON and after its summary line, which stays as it was; a warehouse from
+    before the column gains it on the next import."""
+    path = customer_file(tmp_path)
+    first = cdp(home, "import", "customers", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "  scanned 6 = created 2 + updated 0 + failed 3 + skipped 1 (unchanged 0)\n" in first.stdout
+    # the warehouse as older code left it: no unchanged column, other SQL text applied
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("ALTER TABLE import_batches DROP COLUMN unchanged")
+        con.execute("UPDATE cdp_sql_version SET fingerprint = 'older'")
+    forced = cdp(home, "import", "customers", str(path), "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    report = json.loads(forced.stdout)
+    assert (report["updated"], report["unchanged"]) == (2, 2)
+    changed = customer_file(tmp_path, CUSTOMERS.replace("李四,", "李四四,"), "changed.csv")
+    again = cdp(home, "import", "customers", str(changed))
+    assert "  scanned 6 = created 0 + updated 2 + failed 3 + skipped 1 (unchanged 1)\n" in again.stdout
+    history = json.loads(cdp(home, "batches", "--json").stdout)
+    assert len(history) == 3
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT unchanged FROM import_batches ORDER BY started_at").fetchall() == [
+            (None,),
+            (2,),
+            (1,),
+        ]
