@@ -45,7 +45,8 @@ def _masked_email(chunk: re.Match[str]) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` with every mobile, email and openid in it masked (emails first: a mobile may be
-    an email's local part)."""
+    an email's local part). Linear in the text: the email chunks read each character a bounded
+    number of times, and openids and mobiles are bounded in length."""
     text = _EMAIL_CHUNK.sub(_masked_email, text)
     text = _OPENID.sub(r"\1****\2", text)
     return _MOBILE.sub(r"\1****\2", text)
