@@ -49,8 +49,13 @@ def write_batch(
     business_date: str | None = None,
     details: dict | None = None,
     other_failure_headers: dict[str, list[str]] | None = None,
+    unchanged_count: str | None = None,
 ) -> dict:
-    """Run ``steps`` and the shared steps in one transaction and record the batch."""
+    """Run ``steps`` and the shared steps in one transaction and record the batch.
+
+    ``unchanged_count`` names the SQL file counting the batch's matched rows that changed
+    nothing; it runs after every write (it reads what they added), and without one the batch's
+    ``unchanged`` is NULL."""
     staging = context.staging
     remove_uncommitted_files(con, paths)
     now = dt.datetime.now()
@@ -86,6 +91,10 @@ def write_batch(
         for step in all_steps:
             sql = render_sql(step, **tables)
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        unchanged = None
+        if unchanged_count:
+            sql = render_sql(unchanged_count, **tables)
+            unchanged = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchone()[0]
         failed = dict(
             con.execute(
                 "SELECT file_role, count(*) FROM import_failures WHERE batch_id = $b GROUP BY ALL",
@@ -118,6 +127,7 @@ def write_batch(
             "archive_file": str(archive_folder / context.file_name),
             "business_date": business_date,
             "details": json.dumps(details, ensure_ascii=False, default=str),
+            "unchanged": unchanged,
         }
         con.execute(render_sql("import_batches", **tables), record)
         fault_point("before_commit")

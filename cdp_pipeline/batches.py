@@ -191,7 +191,17 @@ def copy_atomically(source: Path, target: Path) -> None:
     temporary.replace(target)
 
 
-SUMMARY_COLUMNS = ("batch_id", "status", "scanned", "skipped", "created", "updated", "failed", "failure_file")
+SUMMARY_COLUMNS = (
+    "batch_id",
+    "status",
+    "scanned",
+    "skipped",
+    "created",
+    "updated",
+    "unchanged",  # of the updated, the rows that changed nothing (NULL for Tmall batches)
+    "failed",
+    "failure_file",
+)
 
 
 def batch_summary(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict:

@@ -32,6 +32,7 @@ from cdp_pipeline.batches import (
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.faults import fault_point
+from cdp_pipeline.masking import preview_rows
 from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect, connect_read_only, quote_ident, render_sql, run_sql
@@ -149,8 +150,9 @@ def failure_reasons(con: duckdb.DuckDBPyConnection, context: ImportContext) -> d
 
 
 def preview(con: duckdb.DuckDBPyConnection, context: ImportContext) -> list[dict]:
+    """The first outcomes (sql/customer_preview.sql), every text cell masked and cut to the preview width."""
     frame = con.execute(render_sql("customer_preview", staging=context.staging)).df()
-    return json.loads(frame.to_json(orient="records", force_ascii=False))
+    return preview_rows(json.loads(frame.to_json(orient="records", force_ascii=False)))
 
 
 def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, paths: CdpPaths) -> dict:
@@ -166,6 +168,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         "customers_updated",
         "customers_created",
         "customer_identities_added",
+        "customer_custom_attribute_changes",
         "customer_attributes_upserted",
         "customer_batch_customers",
         *(["customer_events"] if settings.mode == "normal" else []),
@@ -185,6 +188,7 @@ def write_customer_base(con: duckdb.DuckDBPyConnection, context: ImportContext, 
         },
         tag_events=settings.mode == "normal",
         business_date=business_date(context.file_name),
+        unchanged_count="customer_unchanged_rows",
     )
 
 

@@ -40,11 +40,13 @@ def failure_columns(headers: list[str]) -> list[str]:
     """Output column names: the file's headers (blank or repeated ones made unique, formula-like
     ones escaped), then ours."""
     names: list[str] = []
+    taken = set(EXTRA_COLUMNS)  # a set: a list lookup per header is quadratic in thousands of repeated headers
     for position, header in enumerate(headers):
         name = excel_safe(header) or f"column_{position + 1}"
-        while name in names or name in EXTRA_COLUMNS:
+        while name in taken:
             name = f"{name}_{position + 1}"
         names.append(name)
+        taken.add(name)
     return [*names, *EXTRA_COLUMNS]
 
 

@@ -378,7 +378,8 @@ def _describe_import(s: dict) -> str:
     lines = [
         f"{s.get('file_name', '')}: {s['status']} (batch {s['batch_id']})",
         f"  scanned {s['scanned']} = created {s['created']} + updated {s['updated']} "
-        f"+ failed {s['failed']} + skipped {s['skipped']}",
+        f"+ failed {s['failed']} + skipped {s['skipped']}"
+        + (f" (unchanged {s['unchanged']})" if s.get("unchanged") is not None else ""),
     ]
     if s.get("failure_file"):
         lines.append(f"  failure file: {s['failure_file']}")

@@ -1,4 +1,5 @@
-"""Write the demo's sample customer files into a folder (deterministic, seeded).
+"""Write the demo's sample customer files into a folder (deterministic, seeded: the same bytes on
+every run, so a second ``make demo`` finds every file ``already_imported``).
 
 - user_2024-05-01.csv: UTF-8, 200 customers with a few bad, duplicate and empty rows;
 - user_2024-05-02_gb18030.csv: GB18030, updates for 50 of them plus 30 new customers;
@@ -15,7 +16,7 @@ import random
 import sys
 from pathlib import Path
 
-from openpyxl import Workbook
+import xlsxwriter
 
 from samples.tmall import write_random_pair
 
@@ -32,6 +33,9 @@ PLACES = [
     ("湖北", "武汉"),
 ]
 MOBILE_STYLES = ["{m}", "+86 {a} {b} {c}", "{a}-{b}-{c}", "0086{m}", "'{m}"]
+# The workbook's creation time (docProps/core.xml); xlsxwriter dates its ZIP entries 1980-01-01, so
+# with this fixed the XLSX is byte for byte the same on every run (openpyxl wrote the time of the run).
+WORKBOOK_CREATED = dt.datetime(2024, 5, 3, 9, 0, 0)
 HEADER = ["姓名", "手机号码", "邮箱", "性别", "省份", "城市", "生日", "积分", "客户标签", "微信openid", "创建时间"]
 
 
@@ -64,6 +68,22 @@ def person(rng: random.Random, n: int) -> list[str]:
     ]
 
 
+def write_workbook(path: Path, header: list[str], rows: list[list]) -> None:
+    """An XLSX as Excel saves one: numbers as numbers, dates as date cells; the same bytes every run."""
+    book = xlsxwriter.Workbook(str(path), {"in_memory": True})
+    book.set_properties({"created": WORKBOOK_CREATED})
+    date_cell = book.add_format({"num_format": "yyyy-mm-dd h:mm:ss"})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, header)
+    for index, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            if isinstance(value, dt.datetime):
+                sheet.write_datetime(index, column, value, date_cell)
+            else:
+                sheet.write(index, column, value)
+    book.close()
+
+
 def main(folder: Path) -> None:
     rng = random.Random(20240501)
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,20 +104,17 @@ def main(folder: Path) -> None:
     with (folder / "user_2024-05-02_gb18030.csv").open("w", encoding="gb18030", newline="") as handle:
         csv.writer(handle).writerows([HEADER, *updates, *newcomers])
 
-    book = Workbook()
-    sheet = book.active
-    sheet.append(["姓名", "手机", "邮箱", "生日", "积分"])
-    for n in range(2001, 2051):
-        sheet.append(
-            [
-                rng.choice(SURNAMES) + rng.choice(GIVEN),
-                int(f"139{n:08d}"),
-                f"x{n}@example.cn",
-                dt.datetime(1990, 1, 1) + dt.timedelta(days=n),
-                rng.randint(0, 100),
-            ]
-        )
-    book.save(folder / "user_2024-05-03.xlsx")
+    excel_rows = [
+        [
+            rng.choice(SURNAMES) + rng.choice(GIVEN),
+            int(f"139{n:08d}"),
+            f"x{n}@example.cn",
+            dt.datetime(1990, 1, 1) + dt.timedelta(days=n),
+            rng.randint(0, 100),
+        ]
+        for n in range(2001, 2051)
+    ]
+    write_workbook(folder / "user_2024-05-03.xlsx", ["姓名", "手机", "邮箱", "生日", "积分"], excel_rows)
     write_random_pair(
         folder / "tmall", 300, seed=2017, masked_share=0.05, missing_mobile_share=0.02, stamp="201709010000"
     )

@@ -96,8 +96,11 @@ CREATE TABLE IF NOT EXISTS import_batches (
     failure_file VARCHAR,
     archive_file VARCHAR,
     business_date DATE,
-    details JSON  -- kind-specific figures (Tmall: orders_scanned, items_imported, ...)
+    details JSON,  -- kind-specific figures (Tmall: orders_scanned, items_imported, ...)
+    unchanged BIGINT  -- of the updated rows, those that changed nothing (NULL: not counted, Tmall)
 );
+-- Warehouses from before `unchanged` gain it (at the end, as in the CREATE above).
+ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS unchanged BIGINT;
 
 CREATE TABLE IF NOT EXISTS import_failures (
     batch_id VARCHAR NOT NULL,

@@ -268,3 +268,84 @@ def test_cli_backfill_tmall_imports_every_pair_oldest_first(tmp_path: Path, home
     ]
     assert all(e["status"] == "succeeded" for e in report["exports"])
     assert report["alone"] == [str(folder / "ExportOrderList201804010000.csv")]
+
+
+def test_cli_a_300000_character_name_cell_imports_in_seconds_and_dry_run_cells_are_cut(
+    tmp_path: Path, home: Path
+) -> None:
+    """Issue 14 item 6: `cdp import customers` of a file with a 300,000-character name cell (a
+    created and a failed row) finishes in seconds; the dry run's preview (JSON and table) shows
+    each cell cut to the preview width, masked."""
+    import time
+
+    from cdp_pipeline.masking import ELLIPSIS, PREVIEW_CELL_WIDTH
+
+    long_name = "zhang.san@example.com " + "a" * 300_000
+    path = customer_file(tmp_path, f"姓名,手机号码\n{long_name},13800138000\n{'1' * 300_000},12345\n", "long.csv")
+    planned = cdp(home, "import", "customers", str(path), "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    preview = json.loads(planned.stdout)["preview"]
+    assert [len(p["name"]) for p in preview] == [PREVIEW_CELL_WIDTH, PREVIEW_CELL_WIDTH]
+    assert preview[0]["name"].startswith("z***@example.com aaa") and preview[1]["name"].endswith("1" + ELLIPSIS)
+    table = cdp(home, "import", "customers", str(path), "--dry-run")
+    assert table.returncode == 0 and max(map(len, table.stdout.splitlines())) < 2 * PREVIEW_CELL_WIDTH
+    assert "zhang.san" not in table.stdout
+    started = time.monotonic()
+    result = cdp(home, "import", "customers", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    report = json.loads(result.stdout)
+    assert (report["created"], report["failed"]) == (1, 1)
+
+
+def test_cli_demo_files_are_the_same_bytes_every_run_so_a_second_demo_imports_nothing(
+    tmp_path: Path, home: Path
+) -> None:
+    """Issue 14 item 15: scripts/make_demo_files.py writes the same bytes on every run (the XLSX
+    carried the time of the run in docProps/core.xml and its ZIP entries), so the second `make
+    demo` finds its XLSX already imported."""
+    import hashlib
+    import time
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_demo_files.py"
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert subprocess.run([sys.executable, str(script), str(first)], capture_output=True).returncode == 0
+    time.sleep(2.1)  # past the 2-second resolution of ZIP entry times and the second of core.xml
+    assert subprocess.run([sys.executable, str(script), str(second)], capture_output=True).returncode == 0
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 5 and Path("user_2024-05-03.xlsx") in files
+    digests = [{str(f): hashlib.sha256((run / f).read_bytes()).hexdigest() for f in files} for run in (first, second)]
+    assert digests[0] == digests[1]
+    imported = json.loads(cdp(home, "import", "customers", str(first / "user_2024-05-03.xlsx"), "--json").stdout)
+    again = json.loads(cdp(home, "import", "customers", str(second / "user_2024-05-03.xlsx"), "--json").stdout)
+    assert (imported["status"], imported["created"]) == ("succeeded", 50)
+    assert (again["status"], again["batch_id"]) == ("already_imported", imported["batch_id"])
+
+
+def test_cli_import_reports_unchanged_in_json_and_the_summary_line(tmp_path: Path, home: Path) -> None:
+    """Issue 14 item 15: `cdp import customers` reports `unchanged` (the updated rows that changed
+    nothing) in its JSON and after its summary line, which stays as it was; a warehouse from
+    before the column gains it on the next import."""
+    path = customer_file(tmp_path)
+    first = cdp(home, "import", "customers", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "  scanned 6 = created 2 + updated 0 + failed 3 + skipped 1 (unchanged 0)\n" in first.stdout
+    # the warehouse as older code left it: no unchanged column, other SQL text applied
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("ALTER TABLE import_batches DROP COLUMN unchanged")
+        con.execute("UPDATE cdp_sql_version SET fingerprint = 'older'")
+    forced = cdp(home, "import", "customers", str(path), "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    report = json.loads(forced.stdout)
+    assert (report["updated"], report["unchanged"]) == (2, 2)
+    changed = customer_file(tmp_path, CUSTOMERS.replace("李四,", "李四四,"), "changed.csv")
+    again = cdp(home, "import", "customers", str(changed))
+    assert "  scanned 6 = created 0 + updated 2 + failed 3 + skipped 1 (unchanged 1)\n" in again.stdout
+    history = json.loads(cdp(home, "batches", "--json").stdout)
+    assert len(history) == 3
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT unchanged FROM import_batches ORDER BY started_at").fetchall() == [
+            (None,),
+            (2,),
+            (1,),
+        ]

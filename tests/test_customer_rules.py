@@ -741,3 +741,67 @@ def test_rule_row_of_unicode_spaces_is_empty_and_a_blank_first_cell_is_not(make_
     path = make_csv("姓名,手机号码\n\u3000,\u00a0\ufeff\n\u3000,13800138000\n")
     summary = run_import(path)
     assert {n: o[0] for n, o in outcomes(summary["batch_id"]).items()} == {2: "skipped", 3: "created"}
+
+
+# --- unchanged: the matched rows that changed nothing (issue 14 item 15) --------------------
+
+UNCHANGED_CONFIG = "custom_attributes:\n  member_level: {aliases: [会员等级]}\n"
+UNCHANGED_HEADER = ["手机号码", "姓名", "微信unionid", "客户标签", "会员等级"]
+
+
+def unchanged_rows(n: int = 10) -> list[list[str]]:
+    return [[f"1380013{i:04d}", f"客户{i}", "", "VIP", "gold"] for i in range(n)]
+
+
+def test_rule_reimport_of_the_same_rows_is_updated_and_unchanged(make_csv, run_import, query, write_config):
+    """Issue 14 item 15: the same rows again (--force) are all updated, and all unchanged: no
+    attribute, custom attribute, identity, tag or group membership is new."""
+    write_config(UNCHANGED_CONFIG)
+    path = make_csv([UNCHANGED_HEADER, *unchanged_rows()])
+    first = run_import(path, tags=["demo"], group="Demo")
+    assert (first["created"], first["updated"], first["unchanged"]) == (10, 0, 0)
+    again = run_import(path, force=True, tags=["demo"], group="Demo")
+    assert counts(again) == (10, 0, 10, 0, 0) and again["unchanged"] == 10
+    assert query("SELECT unchanged FROM import_batches WHERE batch_id = ?", [again["batch_id"]]) == [(10,)]
+    assert query("SELECT count(*) FROM customer_events WHERE batch_id = ?", [again["batch_id"]]) == [(0,)]
+
+
+def test_rule_reimport_where_3_rows_changed_counts_the_others_unchanged(make_csv, run_import, write_config):
+    """Issue 14 item 15: of 10 matched rows, one with a new name (an attribute change), one with a
+    first unionid (a new identity, no attribute), one with a new tag: updated 10, unchanged 7.
+    An empty cell is no change."""
+    write_config(UNCHANGED_CONFIG)
+    run_import(make_csv([UNCHANGED_HEADER, *unchanged_rows()]))
+    rows = unchanged_rows()
+    rows[1][1] = "新名字"
+    rows[2][2] = "uNew2"
+    rows[3][3] = "VIP,新标签"
+    rows[4][1] = rows[4][4] = ""  # empty cells never erase: no change
+    summary = run_import(make_csv([UNCHANGED_HEADER, *rows]))
+    assert counts(summary) == (10, 0, 10, 0, 0) and summary["unchanged"] == 7
+
+
+def test_rule_custom_attributes_batch_tags_and_groups_count_as_changes(make_csv, run_import, write_config):
+    """Issue 14 item 15: a new custom attribute value, a --tag or a --group the customers did not
+    have yet make their rows changed; the same ones again leave them unchanged."""
+    write_config(UNCHANGED_CONFIG)
+    run_import(make_csv([UNCHANGED_HEADER, *unchanged_rows()]))
+    rows = unchanged_rows()
+    rows[0][4] = "platinum"
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]))["unchanged"] == 9
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]), force=True)["unchanged"] == 10
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]), force=True, tags=["new"])["unchanged"] == 0
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]), force=True, tags=["new"])["unchanged"] == 10
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]), force=True, group="G")["unchanged"] == 0
+    assert run_import(make_csv([UNCHANGED_HEADER, *rows]), force=True, group="G")["unchanged"] == 10
+
+
+def test_rule_unchanged_is_part_of_updated_and_of_the_batch_record(seed, make_csv, run_import, query):
+    """Issue 14 item 15: created, failed and skipped rows are never unchanged; an already
+    imported file reports its batch's figure."""
+    seed([{"customer_id": "C0000000001", "mobile": "13800138000", "name": "same"}])
+    path = make_csv([["手机号码", "姓名"], ["13800138000", "same"], ["13900139000", "new"], ["123", "x"], ["", ""]])
+    summary = run_import(path)
+    assert counts(summary) == (4, 1, 1, 1, 1) and summary["unchanged"] == 1
+    assert run_import(path)["unchanged"] == 1  # already_imported: the batch's own figure
+    assert query("SELECT updated, unchanged FROM import_batches") == [(1, 1)]

@@ -57,3 +57,34 @@ def test_no_sql_file_writes_an_anti_join_as_not_in_a_subquery() -> None:
         code = re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
         offenders += [f"{path.name}: {m.group(0)}" for m in NOT_IN_SUBQUERY.finditer(code)]
     assert offenders == []
+
+
+def old_warehouse(path: Path) -> None:
+    """A warehouse as the code before `import_batches.unchanged` left it: the table without the
+    column, one batch in it, and the fingerprint of other SQL text."""
+    with connect(path) as con:
+        con.execute("ALTER TABLE import_batches DROP COLUMN unchanged")
+        con.execute(
+            "INSERT INTO import_batches (batch_id, kind, file_name, file_sha256, status, scanned, skipped, created, "
+            "updated, failed) VALUES ('20240101000000000000-00000000', 'customers', 'old.csv', 'x', 'succeeded', "
+            "1, 0, 0, 1, 0)"
+        )
+        con.execute("UPDATE cdp_sql_version SET fingerprint = 'the sql/ text before unchanged'")
+
+
+def test_an_old_warehouse_gains_the_unchanged_column_and_keeps_its_batches(tmp_path: Path) -> None:
+    """Issue 14 item 15: a warehouse from before `unchanged` gets the column (NULL for its old
+    batches) the first time the new code opens it for writing; nothing else changes."""
+    from cdp_pipeline.batches import batch_summary
+
+    path = tmp_path / "w.duckdb"
+    old_warehouse(path)
+    with duckdb.connect(str(path)) as con:
+        assert "unchanged" not in [c[0] for c in con.execute("DESCRIBE import_batches").fetchall()]
+    with connect(path) as con:
+        columns = [c[0] for c in con.execute("DESCRIBE import_batches").fetchall()]
+        assert columns[-1] == "unchanged"
+        summary = batch_summary(con, "20240101000000000000-00000000")
+        assert (summary["updated"], summary["unchanged"], summary["file_name"]) == (1, None, "old.csv")
+    with connect(path) as con:  # applied once: the column stays, the batch too
+        assert con.execute("SELECT count(*), count(unchanged) FROM import_batches").fetchone() == (1, 0)

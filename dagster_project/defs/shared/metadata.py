@@ -3,13 +3,16 @@
 import dagster as dg
 import pandas as pd
 
-from cdp_pipeline.masking import mask_text
+from cdp_pipeline.masking import mask_text, preview_rows
 
 
 def markdown_table(rows: list[dict]) -> dg.MetadataValue:
     """Rows (a preview) as a Markdown table; whatever still looks like a mobile, an email or an
-    openid (a customer ID that is a mobile, a name that is an email) is masked."""
-    return dg.MetadataValue.md(mask_text(pd.DataFrame(rows).to_markdown(index=False)) if rows else "(no rows)")
+    openid (a customer ID that is a mobile, a name that is an email) is masked, and a long cell is
+    cut to the preview width (masking.preview_cell)."""
+    if not rows:
+        return dg.MetadataValue.md("(no rows)")
+    return dg.MetadataValue.md(mask_text(pd.DataFrame(preview_rows(rows)).to_markdown(index=False)))
 
 
 def table_results(tables: tuple[str, ...], summary: dict, row_counts: dict[str, int]):
