@@ -1025,7 +1025,6 @@ def test_rule_tmall_cleaning_shortcuts_match_the_full_cleaning() -> None:
     assert regions[0][1:3] == ("广东省", "广州市") and regions[3][1:3] == ("广东省", "广州市")
 
 
-<<<<<<< HEAD
 # --- 14. issue 14: real exports (blank order numbers, order words, newer layouts, XLSX) -------------------------
 
 BLANK_ORDER_IDS = ["", '=""', "null", " "]
@@ -1439,7 +1438,8 @@ def test_issue14_cli_imports_the_67_column_layout_and_its_xlsx(export, tmp_path)
     assert (report["status"], report["order_template"], report["item_template"]) == ("succeeded", "2020b", "2024")
     assert (report["orders_scanned"], report["orders_imported"], report["orders_failed"]) == (2, 2, 0)
     assert report["items_imported"] == 3
-=======
+
+
 def test_rule_tmall_batches_do_not_count_unchanged(export, tmall, query) -> None:
     """Issue 14 item 15: `unchanged` is NULL for a Tmall batch, a re-import of the same export
     too: every known order is written again with this export's state, time and history row, so
@@ -1452,4 +1452,3 @@ def test_rule_tmall_batches_do_not_count_unchanged(export, tmall, query) -> None
         ("tmall", 0, None),
         ("tmall", 1, None),
     ]
->>>>>>> newcomer
