@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +31,33 @@ class WarehouseResource(dg.ConfigurableResource):
             from dagster_project.instance import record_run_process
 
             record_run_process(context.instance, context.dagster_run)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
+        """The resource for one run; an import run holds its partition's import lock throughout.
+
+        The lock is taken before the first step and let go after the last, so the runs of the same
+        bytes, however launched (sensor, CLI, UI, backfill), import one after another, and those
+        after the first find its batch and report already_imported. Resources are set up before
+        any step claims a pool slot, so a run waiting here holds no slot."""
+        self.setup_for_execution(context)
+        with self._import_lock_of(context):
+            yield self
+
+    def _import_lock_of(self, context: dg.InitResourceContext):
+        from dagster_project.instance import STAGING_KINDS
+
+        run = context.dagster_run
+        key = run.tags.get("dagster/partition") if run is not None else None
+        if run is None or run.job_name not in STAGING_KINDS or not key:
+            return nullcontext()
+        from cdp_pipeline.locks import import_lock
+
+        def waiting() -> None:
+            if context.log is not None:
+                context.log.info(f"waiting for another import of the same bytes (partition {key}) to finish")
+
+        return import_lock(self.paths, STAGING_KINDS[run.job_name], key, waiting)
 
     @property
     def paths(self) -> CdpPaths:
