@@ -94,7 +94,7 @@ def inbox_sha256(path: Path) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise IsADirectoryError(f"{path.name} is not a regular file")
+            raise OSError("not a regular file")  # swapped for a pipe or a folder since the look
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
@@ -128,8 +128,9 @@ def scan_inbox(
             sha = before[2] or inbox_sha256(path)
         except FileNotFoundError:
             continue
-        except OSError as error:
+        except OSError as error:  # tried again next tick: a permission can change without the mtime
             scan.hold(path, f"it cannot be read ({error.strerror or error})")
+            scan.cursor[entry.name] = [*look, None, sidecar, None]
             continue
         refused = before[4] if len(before) > 4 else None
         if refused is None:
