@@ -24,6 +24,7 @@ from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.readers import cell_list
 from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.sidecars import sidecars_beside
 from cdp_pipeline.warehouse import render_sql
 
 SHARED_STEPS = (
@@ -111,6 +112,9 @@ def write_batch(
         fault_point("before_archiving")
         for source in context.sources:
             copy_atomically(source, archive_folder / source.name)
+            # a file taken from an inbox keeps its sidecar beside it in the archive
+            for sidecar in sidecars_beside(source) if context.move_source else []:
+                copy_atomically(sidecar, archive_folder / sidecar.name)
         record = {
             "kind": context.kind,
             "batch_id": context.batch_id,
@@ -164,7 +168,11 @@ def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportConte
 
 
 def release_sources(context: ImportContext) -> None:
-    """Files taken from an inbox leave it once imported (their copies are in the archive)."""
+    """Files taken from an inbox leave it once imported (their copies are in the archive), and
+    their sidecars with them: first, so a sidecar is never left to apply to the next file of
+    that name. Already imported bytes leave too, with their sidecar, not archived again."""
     if context.move_source:
         for source in context.sources:
+            for sidecar in sidecars_beside(source):
+                sidecar.unlink(missing_ok=True)
             Path(source).unlink(missing_ok=True)

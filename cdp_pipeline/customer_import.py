@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
@@ -26,12 +27,14 @@ from cdp_pipeline.batches import (
     begin_import,
     create_reason_codes,
     file_sha256,
+    partition_key_for,
     run_contract,
     save_context,
 )
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.faults import fault_point
+from cdp_pipeline.locks import import_lock
 from cdp_pipeline.masking import preview_rows
 from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
@@ -226,8 +229,11 @@ def import_customer_file(
 ) -> dict:
     """All four steps in one process, without Dagster."""
     catalogue = catalogue or Catalogue.load(paths.config_file)
-    with connect(paths.warehouse) as con:
-        context = stage_customer_file(con, source, settings, paths, catalogue, force=force)
+    sha256 = file_sha256(source) if Path(source).is_file() else None
+    # the lock every import of these bytes holds (the Dagster runs too): see cdp_pipeline.locks
+    held = import_lock(paths, KIND, partition_key_for(sha256)) if sha256 else nullcontext()
+    with held, connect(paths.warehouse) as con:
+        context = stage_customer_file(con, source, settings, paths, catalogue, force=force, sha256=sha256)
         validate_customer_rows(con, context)
         match_customer_rows(con, context)
         return write_customer_base(con, context, paths)

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,7 @@ from cdp_pipeline.batches import (
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.faults import fault_point
+from cdp_pipeline.locks import import_lock
 from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
 from cdp_pipeline.warehouse import connect, render_sql, run_sql
@@ -274,7 +276,10 @@ def import_tmall_export(
     orders: Path, items: Path, settings: TmallImportSettings, paths: CdpPaths, force: bool = False
 ) -> dict:
     """All four steps in one process, without Dagster."""
-    with connect(paths.warehouse) as con:
+    # the lock every import of these bytes holds (the Dagster runs too): see cdp_pipeline.locks
+    both = Path(orders).is_file() and Path(items).is_file()
+    held = import_lock(paths, KIND, export_key(Path(orders), Path(items))) if both else nullcontext()
+    with held, connect(paths.warehouse) as con:
         context = stage_tmall_export(con, orders, items, settings, paths, force=force)
         validate_tmall_orders(con, context)
         match_tmall_orders(con, context)

@@ -293,17 +293,21 @@ def run_partition(
     its write step put in the materialization metadata.
 
     Runs left unfinished by a killed process are marked failed first and their pool slot freed,
-    so they do not hold up this run (``recover_dead_runs``)."""
+    so they do not hold up this run (``recover_dead_runs``). The same bytes imported by several
+    processes at once: the run holds the partition's import lock (the warehouse resource), so
+    one imports and the others wait, then report already_imported."""
+    from cdp_pipeline.locks import import_lock
     from cdp_pipeline.settings import CdpPaths
-    from dagster_project.instance import local_instance, recover_dead_runs
+    from dagster_project.instance import STAGING_KINDS, local_instance, recover_dead_runs
 
     paths = CdpPaths.from_env().ensure()
     instance = local_instance(paths)
     recover_dead_runs(instance, paths.warehouse)
     from dagster_project.definitions import defs
 
-    if not instance.has_dynamic_partition(partitions, key):
-        instance.add_dynamic_partitions(partitions, [key])
+    with import_lock(paths, STAGING_KINDS[job_name], key):  # two processes adding one key: IntegrityError
+        if not instance.has_dynamic_partition(partitions, key):
+            instance.add_dynamic_partitions(partitions, [key])
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run_id = str(uuid.uuid4())
     job = defs.resolve_job_def(job_name)

@@ -9,7 +9,7 @@ from dagster_project.defs.customers import assets as customer_assets
 from dagster_project.defs.customers.sensors import customer_inbox_sensor
 from dagster_project.defs.profiles import assets as profile_assets
 from dagster_project.defs.profiles.sensors import profiles_after_import
-from dagster_project.defs.shared.resources import WarehouseResource
+from dagster_project.defs.shared.resources import IMPORT_LOCK, ImportLockResource, WarehouseResource
 from dagster_project.defs.tmall import assets as tmall_assets
 from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
 
@@ -20,5 +20,8 @@ defs = dg.Definitions(
     assets=dg.load_assets_from_modules([customer_assets, tmall_assets, profile_assets]),
     jobs=[customer_assets.customer_import_job, tmall_assets.tmall_import_job, profile_assets.customer_profiles_job],
     sensors=[customer_inbox_sensor, tmall_inbox_sensor, profiles_after_import],
-    resources={"warehouse": WarehouseResource(cdp_home=dg.EnvVar("CDP_HOME"))},
+    resources={
+        "warehouse": WarehouseResource(cdp_home=dg.EnvVar("CDP_HOME")),
+        IMPORT_LOCK: ImportLockResource(cdp_home=dg.EnvVar("CDP_HOME")),
+    },
 )

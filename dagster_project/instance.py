@@ -10,9 +10,16 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.events import EngineEventData
 
+from cdp_pipeline.locks import exclusive_lock
 from cdp_pipeline.settings import CdpPaths
 
 DEFAULT_INSTANCE_YAML = Path(__file__).with_name("dagster.yaml")
+
+
+def instance_lock(paths: CdpPaths):
+    """Held while the instance's files are created (in CDP_HOME, which is ours to write, even when
+    DAGSTER_HOME is a shared deployment folder)."""
+    return exclusive_lock(paths.work / ".dagster-instance.lock")
 
 
 def ensure_dagster_home(paths: CdpPaths) -> Path:
@@ -20,14 +27,22 @@ def ensure_dagster_home(paths: CdpPaths) -> Path:
     os.environ.setdefault("CDP_HOME", str(paths.home))
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.home / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(DEFAULT_INSTANCE_YAML, home / "dagster.yaml")
+    config = home / "dagster.yaml"
+    if not config.exists():
+        with instance_lock(paths):
+            if not config.exists():  # a process beside this one put it there meanwhile
+                temporary = home / f".dagster.yaml.{os.getpid()}.tmp"
+                shutil.copyfile(DEFAULT_INSTANCE_YAML, temporary)
+                temporary.replace(config)
     return home
 
 
 def local_instance(paths: CdpPaths) -> dg.DagsterInstance:
+    """The instance of DAGSTER_HOME. Its SQLite storage is created on first use, one process at a
+    time: processes creating it side by side fail ("table runs already exists")."""
     ensure_dagster_home(paths)
-    return dg.DagsterInstance.get()
+    with instance_lock(paths):
+        return dg.DagsterInstance.get()
 
 
 # Each run's own process records where it runs (an engine event, so a re-executed run does not

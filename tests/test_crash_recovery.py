@@ -28,7 +28,7 @@ import pytest
 from cdp_pipeline.batches import file_sha256, partition_key_for
 from cdp_pipeline.customer_import import import_customer_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
-from cdp_pipeline.tmall_import import import_tmall_export
+from cdp_pipeline.tmall_import import import_tmall_export, pair_sha256
 from samples.tmall import PAID, SHIPPED, SUCCESS, random_orders, write_tmall_pair
 
 CDP = str(Path(sys.executable).with_name("cdp"))
@@ -375,6 +375,137 @@ def test_two_cli_imports_and_a_sensor_run_together_all_succeed(cdp_home: CdpPath
 def cdp_home(request: pytest.FixtureRequest) -> CdpPaths:
     """conftest's ``cdp`` fixture, by another name: in this module ``cdp`` runs the command."""
     return request.getfixturevalue("cdp")
+
+
+def cdp_together(home: Path, args: list[str], times: int = 3) -> list[subprocess.CompletedProcess]:
+    """The real ``cdp ARGS`` started ``times`` times at once; the finished processes."""
+    environment = {**os.environ, "CDP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    environment.pop("CDP_FAULT_INJECT", None)
+    processes = [
+        subprocess.Popen([CDP, *args], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(times)
+    ]
+    finished = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        finished.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return finished
+
+
+@pytest.mark.parametrize("home_state", ["new", "existing"])
+@pytest.mark.parametrize("kind", ["customers", "tmall"])
+def test_same_bytes_imported_three_times_at_once_import_once(
+    files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, home_state: str
+) -> None:
+    """Issue 14 item 11: three `cdp import` of the same file at once, in a new CDP_HOME (nothing
+    created yet: no Dagster storage, no warehouse) and in one in use: all exit 0, one imports,
+    the two others wait and report already_imported with the first one's batch id. Before, two
+    crashed: "table runs already exists", an IntegrityError on the dynamic partition, a
+    CatalogException on the staging schema the other process had dropped."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "cdp"
+    if home_state == "existing":
+        other = write_customers(tmp_path / "other.csv", 5, seed=51, prefix="177")
+        assert cdp(home, "import", "customers", str(other), "--json").returncode == 0
+    args = customer_args(files["customers"]) if kind == "customers" else [*tmall_args(files["tmall"]), "--json"]
+    finished = cdp_together(home, args)
+    assert [p.returncode for p in finished] == [0, 0, 0], [p.stderr[-2000:] for p in finished]
+    reports = [json.loads(p.stdout) for p in finished]
+    assert sorted(r["status"] for r in reports) == ["already_imported", "already_imported", "succeeded"]
+    assert len({r["batch_id"] for r in reports}) == 1
+    sha = file_sha256(files["customers"]) if kind == "customers" else pair_sha256(*map(file_sha256, files["tmall"]))
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        batches = con.execute("SELECT batch_id, status FROM import_batches WHERE file_sha256 = $s", {"s": sha})
+        assert batches.fetchall() == [(reports[0]["batch_id"], "succeeded")]
+        assert con.execute("SELECT count(*) FROM import_batches").fetchone() == (1 if home_state == "new" else 2,)
+        staging = con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'stg_%'")
+        assert staging.fetchone() == (0,)
+    finally:
+        con.close()
+    runs = dagster_runs(home)
+    assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+    assert list((home / "work").iterdir()) == []  # no lock file left behind
+
+
+def test_a_dagster_run_waits_for_the_import_lock_of_its_bytes(cdp_home: CdpPaths, tmp_path: Path) -> None:
+    """Issue 14 item 11: a run launched by the sensor (or the UI) takes the same lock as `cdp`:
+    while another process holds the lock of its partition the run waits, holding no pool slot;
+    the holder killed with SIGKILL, the kernel lets go of the lock and the run imports."""
+    import threading
+
+    from cdp_pipeline.locks import import_lock
+    from dagster_project.definitions import defs
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
+    source = write_customers(tmp_path / "a.csv", 10, seed=61, prefix="178")
+    key = partition_key_for(file_sha256(source))
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("customer_files", [key])
+    held, release = multiprocessing.get_context("fork").Event(), multiprocessing.get_context("fork").Event()
+
+    def holder() -> None:
+        with import_lock(cdp_home, "customers", key):
+            held.set()
+            release.wait(120)
+
+    process = multiprocessing.get_context("fork").Process(target=holder)
+    process.start()
+    assert held.wait(30)
+    results = []
+    run = threading.Thread(
+        target=lambda: results.append(
+            defs.resolve_job_def("customer_import").execute_in_process(
+                partition_key=key,
+                instance=instance,
+                run_config=customer_import_run_config(str(source), CustomerImportSettings()),
+            )
+        )
+    )
+    run.start()
+    run.join(5)
+    assert run.is_alive() and not results  # waiting for the lock: no step has started
+    (waiting,) = instance.get_runs()
+    assert instance.all_logs(waiting.run_id, of_type=dg.DagsterEventType.STEP_START) == []
+    assert instance.event_log_storage.get_concurrency_run_ids() == set()  # and holding no slot
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(30)
+    run.join(120)
+    assert results and results[0].success
+    con = duckdb.connect(str(cdp_home.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM import_batches").fetchall() == [("succeeded",)]
+    finally:
+        con.close()
+
+
+def test_import_lock_is_exclusive_and_leaves_no_file(tmp_path: Path) -> None:
+    """Issue 14 item 11: one holder at a time across processes, a waiter gets the lock when the
+    holder lets go, and the lock file is gone once nobody holds it."""
+    from cdp_pipeline.locks import import_lock, import_lock_path
+
+    paths = CdpPaths(tmp_path / "cdp").ensure()
+    log = tmp_path / "log"
+
+    def worker(n: int) -> None:
+        with import_lock(paths, "customers", "00ff"):
+            with log.open("a") as handle:
+                handle.write(f"in {n}\n")
+            time.sleep(0.2)
+            with log.open("a") as handle:
+                handle.write(f"out {n}\n")
+
+    workers = [multiprocessing.get_context("fork").Process(target=worker, args=(n,)) for n in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+    lines = log.read_text().split()
+    pairs = list(zip(lines[0::4], lines[1::4], lines[2::4], lines[3::4], strict=True))
+    assert len(pairs) == 4 and all(a == "in" and c == "out" and b == d for a, b, c, d in pairs)  # never interleaved
+    assert not import_lock_path(paths, "customers", "00ff").exists()
+    # a key that is not a hash (typed into the UI) cannot name a path outside work/
+    assert import_lock_path(paths, "customers", "../../x").parent == paths.work
 
 
 # --- 4. where the rules say order must not matter, it does not -----------------------------------------

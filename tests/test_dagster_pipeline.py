@@ -152,3 +152,104 @@ def test_warehouse_pool_is_limited_to_one_slot(cdp: CdpPaths, defs) -> None:
     job = defs.resolve_job_def("customer_import")
     assert {node.definition.pool for node in job.nodes} == {"warehouse"}
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def alias_bomb() -> str:
+    """Nine levels of nine aliases to the level below: under 300 bytes, 9**9 leaves once walked."""
+    levels = ["&a [" + ",".join("x" * 9) + "]"]
+    levels += [f"&{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    return "tags: [" + ", ".join(levels) + "]\n"
+
+
+def test_sensor_tick_requests_the_good_file_beside_bad_sidecars_and_links(cdp: CdpPaths, defs, tmp_path) -> None:
+    """Issue 14 item 12: a malformed sidecar, an alias bomb and links sit beside a good file:
+    the tick returns at once and requests the good file's run; the others wait with their reason
+    (the skip reason of a tick with nothing to run). Before, the tick raised, or never returned,
+    and a linked file outside the inbox was imported."""
+    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+
+    inbox = cdp.inbox("customers")
+    (inbox / "good.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (inbox / "good.csv.yaml").write_text("tags: [from-sidecar]\n", encoding="utf-8")
+    (inbox / "bad.csv").write_text("手机号码\n13500135000\n", encoding="utf-8")
+    (inbox / "bad.csv.yaml").write_text("tagz: [typo]\n", encoding="utf-8")
+    (inbox / "bomb.csv").write_text("手机号码\n13400134000\n", encoding="utf-8")
+    (inbox / "bomb.csv.yaml").write_text(alias_bomb(), encoding="utf-8")
+    outside = tmp_path / "outside.csv"
+    outside.write_text("手机号码\n13300133000\n", encoding="utf-8")
+    (inbox / "linked.csv").symlink_to(outside)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password: hunter2\n", encoding="utf-8")
+    (inbox / "secret.csv").write_text("手机号码\n13200132000\n", encoding="utf-8")
+    (inbox / "secret.csv.yaml").symlink_to(secret)
+
+    started = time.monotonic()
+    tick1 = customer_inbox_sensor(sensor_context(cdp, defs))
+    tick2 = customer_inbox_sensor(sensor_context(cdp, defs, tick1.cursor))
+    assert time.monotonic() - started < 5
+    assert [r.tags["cdp/file_name"] for r in tick2.run_requests] == ["good.csv"]
+    config = tick2.run_requests[0].run_config["ops"]["customer_staging_rows"]["config"]
+    assert config["tags"] == ["from-sidecar"]
+    reasons = {name: look[4] for name, look in json.loads(tick2.cursor).items() if len(look) > 4 and look[4]}
+    assert set(reasons) == {"bad.csv", "bomb.csv", "secret.csv"}
+    assert reasons["bad.csv"].startswith("bad.csv.yaml: has an unknown setting 'tagz'")
+    assert reasons["bomb.csv"].startswith("bomb.csv.yaml: uses a YAML anchor")
+    assert "hunter2" not in tick2.cursor
+
+    # the good file imported and gone, the others still wait; the tick says which and why
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("customer_files", tick2.dynamic_partitions_requests[0].partition_keys)
+    request = tick2.run_requests[0]
+    result = defs.resolve_job_def("customer_import").execute_in_process(
+        partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags
+    )
+    assert result.success
+    tick3 = customer_inbox_sensor(sensor_context(cdp, defs, tick2.cursor))
+    assert tick3.run_requests == []
+    message = tick3.skip_reason.skip_message
+    for words in (
+        "bad.csv is not imported: bad.csv.yaml: has an unknown setting 'tagz'",
+        "bomb.csv is not imported: bomb.csv.yaml: uses a YAML anchor",
+        "linked.csv is not imported: it is a symbolic link",
+        "secret.csv is not imported: secret.csv.yaml: is a symbolic link",
+    ):
+        assert words in message
+    assert "hunter2" not in message
+    assert warehouse_rows(cdp, "SELECT file_name FROM import_batches") == [("good.csv",)]
+    assert outside.exists() and not list(cdp.archive.glob("*/outside.csv"))
+
+
+def test_sidecar_leaves_the_inbox_with_its_file(cdp: CdpPaths, defs) -> None:
+    """Issue 14 item 12: an imported file's sidecar is archived beside it; the sidecar of bytes
+    already imported leaves the inbox with them. Before, sidecars stayed in the inbox forever
+    (and would apply to the next file dropped under that name)."""
+    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+
+    inbox = cdp.inbox("customers")
+    (inbox / "a.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (inbox / "a.csv.yaml").write_text("tags: [first]\n", encoding="utf-8")
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_job_def("customer_import")
+
+    def import_what_the_sensor_sees() -> list[dg.ExecuteInProcessResult]:
+        tick = customer_inbox_sensor(sensor_context(cdp, defs))
+        tick = customer_inbox_sensor(sensor_context(cdp, defs, tick.cursor))
+        for partitions in tick.dynamic_partitions_requests:
+            instance.add_dynamic_partitions("customer_files", partitions.partition_keys)
+        return [
+            job.execute_in_process(partition_key=r.partition_key, run_config=r.run_config, instance=instance)
+            for r in tick.run_requests
+        ]
+
+    assert [r.success for r in import_what_the_sensor_sees()] == [True]
+    assert list(inbox.iterdir()) == []
+    (batch,) = cdp.archive.iterdir()
+    assert sorted(p.name for p in batch.iterdir()) == ["a.csv", "a.csv.yaml"]
+    assert (batch / "a.csv.yaml").read_text(encoding="utf-8") == "tags: [first]\n"
+
+    (inbox / "again.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (inbox / "again.csv.json").write_text('{"tags": ["second"]}', encoding="utf-8")
+    assert [r.success for r in import_what_the_sensor_sees()] == [True]
+    assert list(inbox.iterdir()) == []
+    assert [p.name for p in cdp.archive.iterdir()] == [batch.name]
+    assert warehouse_rows(cdp, "SELECT count(*) FROM import_batches") == [(1,)]

@@ -140,3 +140,44 @@ def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs
     assert rows(cdp, "SELECT count(*) FROM customer_profiles") == [(customers,)]
     sensor = defs.resolve_sensor_def("profiles_after_import")
     assert isinstance(sensor, dg.RunStatusSensorDefinition)
+
+
+def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths, defs) -> None:
+    """Issue 14 item 12: an order report whose sidecar names a path (``items: ../x``) waits,
+    with its reason in the tick; the good pair beside it is requested, and once imported its
+    sidecar is archived beside it. Before, the tick raised and no pair was imported."""
+    from dagster_project.defs.shared.resources import WarehouseResource
+    from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+
+    inbox = cdp.inbox("tmall")
+    orders, items = write_tmall_pair(inbox, random_orders(5, seed=1, statuses=[SUCCESS]), stamp="201801010000")
+    (inbox / f"{orders.name}.yaml").write_text(f"items: {items.name}\ntags: [tm]\n", encoding="utf-8")
+    bad, _ = write_tmall_pair(inbox, random_orders(3, seed=2, statuses=[SUCCESS]), stamp="201802010000")
+    (inbox / f"{bad.name}.yaml").write_text("items: ../../secret.csv\n", encoding="utf-8")
+
+    def tick(cursor=None):
+        return tmall_inbox_sensor(
+            dg.build_sensor_context(
+                instance=dg.DagsterInstance.get(),
+                cursor=cursor,
+                definitions=defs,
+                resources={"warehouse": WarehouseResource(cdp_home=str(cdp.home))},
+            )
+        )
+
+    second = tick(tick().cursor)
+    (request,) = second.run_requests
+    assert request.partition_key == export_key(orders, items)
+    assert request.run_config["ops"]["tmall_staging_rows"]["config"]["tags"] == ["tm"]
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("tmall_exports", [request.partition_key])
+    result = defs.resolve_job_def("tmall_import").execute_in_process(
+        partition_key=request.partition_key, run_config=request.run_config, instance=instance
+    )
+    assert result.success
+    (batch,) = cdp.archive.iterdir()
+    assert sorted(p.name for p in batch.iterdir()) == sorted([orders.name, items.name, f"{orders.name}.yaml"])
+    third = tick(second.cursor)
+    assert third.run_requests == []
+    reason = f"{bad.name} is not imported: {bad.name}.yaml: items must be the plain name of a file"
+    assert reason in third.skip_reason.skip_message

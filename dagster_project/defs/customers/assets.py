@@ -17,7 +17,7 @@ from cdp_pipeline.settings import CustomerImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
 from dagster_project.defs.shared.metadata import markdown_table, table_results
-from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
+from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 
 GROUP = "customers"
 BASE_TABLES = (
@@ -77,13 +77,18 @@ def customer_import_run_config(
 
 @dg.asset(partitions_def=customer_files, group_name=GROUP, pool=WAREHOUSE_POOL)
 def customer_file(
-    context: dg.AssetExecutionContext, config: CustomerFileConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: CustomerFileConfig,
+    warehouse: WarehouseResource,
+    import_lock: ImportLockResource,
 ) -> dg.Output[dict]:
     """The dropped file itself: located, hashed and checked against its partition key."""
     key = context.partition_key
     path = Path(config.source_path) if config.source_path else locate_file(warehouse.paths, "customers", key)
     if path is None or not path.is_file():
         raise FileRejected(path or key, "the file of this partition is neither in the inbox nor in the archive")
+    if config.move_source and path.is_symlink():  # put there since the sensor looked
+        raise FileRejected(path, "is a symbolic link; the inbox imports only files dropped into it")
     sha256 = file_sha256(path)
     if partition_key_for(sha256) != key:
         raise FileRejected(path, f"its content changed since it was registered as partition {key}")
@@ -98,6 +103,7 @@ def customer_staging_rows(
     context: dg.AssetExecutionContext,
     config: CustomerImportConfig,
     warehouse: WarehouseResource,
+    import_lock: ImportLockResource,
     customer_file: dict,
 ) -> dg.MaterializeResult:
     """The file's records as text cells in DuckDB, cleaned into customer fields."""
@@ -130,7 +136,9 @@ def customer_staging_rows(
 
 
 @dg.asset(partitions_def=customer_files, group_name=GROUP, pool=WAREHOUSE_POOL, deps=[customer_staging_rows])
-def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def validated_customer_rows(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, import_lock: ImportLockResource
+) -> dg.MaterializeResult:
     """Every row's verdict under the pandera contract (data_contracts/customer_rows.py)."""
     with warehouse.connect() as con:
         staged = load_context(con, ci.KIND, context.partition_key)
@@ -153,7 +161,7 @@ def validated_customer_rows(context: dg.AssetExecutionContext, warehouse: Wareho
         *(dg.AssetSpec(table, deps=["matched_customer_rows"]) for table in BASE_TABLES),
     ],
 )
-def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def customer_base(context: dg.AssetExecutionContext, warehouse: WarehouseResource, import_lock: ImportLockResource):
     """Match and write in one step: matching must see the same base that the transaction writes."""
     with warehouse.connect() as con:
         staged = load_context(con, ci.KIND, context.partition_key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +17,7 @@ from cdp_pipeline.warehouse import connect
 # Every asset that opens the warehouse runs in this pool; dagster.yaml limits it to 1 slot, so
 # runs launched together (sensor ticks, CLI imports, backfills) write one after another.
 WAREHOUSE_POOL = "warehouse"
+IMPORT_LOCK = "import_lock"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -44,3 +45,38 @@ class WarehouseResource(dg.ConfigurableResource):
         """The warehouse; an error inside reaches the run's event log with personal data masked."""
         with masked_errors(), connect(self.paths.warehouse) as con:
             yield con
+
+
+class ImportLockResource(dg.ConfigurableResource):
+    """An import run holds its partition's import lock (``cdp_pipeline.locks``) from before its
+    first step to after its last, so the runs of the same bytes, however launched (sensor, CLI,
+    UI, backfill), import one after another, and those after the first find its batch and report
+    already_imported. Every import asset requires it, so a re-executed subset of steps takes the
+    lock too. Resources are set up before any step claims a pool slot: a waiting run holds none.
+
+    A resource of its own, not part of ``WarehouseResource``: a resource that holds something
+    across the run is a context manager, and the inbox sensors use the warehouse resource
+    outside of one."""
+
+    cdp_home: str
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[ImportLockResource]:
+        with self._lock_of(context):
+            yield self
+
+    def _lock_of(self, context: dg.InitResourceContext):
+        from cdp_pipeline.locks import import_lock
+        from dagster_project.instance import STAGING_KINDS
+
+        run = context.dagster_run
+        key = run.tags.get("dagster/partition") if run is not None else None
+        if run is None or run.job_name not in STAGING_KINDS or not key:
+            return nullcontext()
+
+        def waiting() -> None:
+            if context.log is not None:
+                context.log.info(f"waiting for another import of the same bytes (partition {key}) to finish")
+
+        paths = CdpPaths(Path(self.cdp_home).resolve()).ensure()
+        return import_lock(paths, STAGING_KINDS[run.job_name], key, waiting)

@@ -16,7 +16,7 @@ from cdp_pipeline.inbox import locate_export
 from cdp_pipeline.settings import TmallImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.shared.metadata import markdown_table, table_results
-from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
+from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 from dagster_project.defs.tmall.partitions import tmall_exports
 
 GROUP = "tmall"
@@ -62,7 +62,10 @@ def tmall_import_run_config(
 
 @dg.asset(partitions_def=tmall_exports, group_name=GROUP, pool=WAREHOUSE_POOL)
 def tmall_export_files(
-    context: dg.AssetExecutionContext, config: TmallExportConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: TmallExportConfig,
+    warehouse: WarehouseResource,
+    import_lock: ImportLockResource,
 ) -> dg.Output[dict]:
     """The order report and item report of one export, located and checked against the partition key."""
     key = context.partition_key
@@ -73,6 +76,9 @@ def tmall_export_files(
         if found is None:
             raise FileRejected(key, "the export of this partition is neither in the inbox nor in the archive")
         orders, items = found
+    for path in (orders, items) if config.move_source else ():
+        if path.is_symlink():  # put there since the sensor looked
+            raise FileRejected(path, "is a symbolic link; the inbox imports only files dropped into it")
     if ti.export_key(orders, items) != key:
         raise FileRejected(orders, f"the pair's content changed since it was registered as partition {key}")
     return dg.Output(
@@ -83,7 +89,11 @@ def tmall_export_files(
 
 @dg.asset(partitions_def=tmall_exports, group_name=GROUP, pool=WAREHOUSE_POOL)
 def tmall_staging_rows(
-    context: dg.AssetExecutionContext, config: TmallImportConfig, warehouse: WarehouseResource, tmall_export_files: dict
+    context: dg.AssetExecutionContext,
+    config: TmallImportConfig,
+    warehouse: WarehouseResource,
+    import_lock: ImportLockResource,
+    tmall_export_files: dict,
 ) -> dg.MaterializeResult:
     """Both reports in DuckDB, headers checked against the known Tmall templates, cells cleaned."""
     with warehouse.connect() as con:
@@ -109,7 +119,9 @@ def tmall_staging_rows(
 
 
 @dg.asset(partitions_def=tmall_exports, group_name=GROUP, pool=WAREHOUSE_POOL, deps=[tmall_staging_rows])
-def validated_tmall_orders(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def validated_tmall_orders(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, import_lock: ImportLockResource
+) -> dg.MaterializeResult:
     """Every order row's verdict under the pandera contract (data_contracts/tmall_orders.py)."""
     with warehouse.connect() as con:
         failures = ti.validate_tmall_orders(con, load_context(con, ti.KIND, context.partition_key))
@@ -129,7 +141,7 @@ def validated_tmall_orders(context: dg.AssetExecutionContext, warehouse: Warehou
         *(dg.AssetSpec(table, deps=["matched_tmall_orders"]) for table in ORDER_TABLES),
     ],
 )
-def tmall_order_base(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def tmall_order_base(context: dg.AssetExecutionContext, warehouse: WarehouseResource, import_lock: ImportLockResource):
     """Match and write in one step, for the same reason as customer_base."""
     with warehouse.connect() as con:
         staged = load_context(con, ti.KIND, context.partition_key)
