@@ -644,6 +644,15 @@ def _failures_to_file(con, batch_id: str, headers: list[str], target: Path, show
 SYSTEM_FOLDERS = (Path("/dev"), Path("/proc"))
 
 
+def _link_chain(path: Path, hops: int = 40) -> list[Path]:
+    """``path`` (absolute) and every name its links lead through, in order: a link to a link to
+    /dev/stdout passes /dev even where the last hop is a regular file (a redirected stdout)."""
+    chain = [Path(os.path.abspath(path))]
+    while chain[-1].is_symlink() and len(chain) <= hops:
+        chain.append(Path(os.path.abspath(chain[-1].parent / os.readlink(chain[-1]))))
+    return chain
+
+
 def export_target(out: Path, overwrite: bool, paths) -> Path:
     """Where ``cdp failures --out OUT`` may write, with every link resolved; Refused otherwise.
 
@@ -652,14 +661,15 @@ def export_target(out: Path, overwrite: bool, paths) -> Path:
     cdp.yaml), and the batch's failure file is already there. Only a regular file, and an
     existing one only with ``overwrite``; never a folder, a device, a pipe or a socket, nor a
     link to one (``/dev/stdout`` is one: ``--out -`` writes to standard output)."""
-    absolute, resolved = Path(os.path.abspath(out)), out.resolve()
+    resolved = out.resolve()
+    chain = [*_link_chain(out), resolved]
     for state in {paths.home.resolve(), paths.dagster_home.resolve()}:
-        if absolute.is_relative_to(state) or resolved.is_relative_to(state):
+        if any(hop.is_relative_to(state) for hop in chain):
             raise Refused(
                 f"--out {out}: inside {state}, the product's own state (warehouse, archive, failure files); "
                 "write the export outside it"
             )
-    if any(absolute.is_relative_to(system) or resolved.is_relative_to(system) for system in SYSTEM_FOLDERS):
+    if any(hop.is_relative_to(system) for hop in chain for system in SYSTEM_FOLDERS):
         raise Refused(
             f"--out {out}: a device or process file, not a file to export to; use --out - for standard output"
         )
@@ -713,7 +723,7 @@ def run_sql_query(args: argparse.Namespace) -> int:
 
 # What cdp sql runs: statements that read. Everything else is refused before it runs (and the
 # read-only connection would refuse a write anyway).
-READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA", "CALL"})
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 
 
 def _check_read_only(con, query: str) -> None:
