@@ -114,6 +114,13 @@ def environment_fault(error: BaseException, where: str = "a file") -> Environmen
     return None
 
 
+def storage_fault(message: str) -> EnvironmentFault:
+    """Dagster's storage failing with ``message`` (an error's text as Dagster recorded it, e.g.
+    "sqlite3.OperationalError: database or disk is full") as an EnvironmentFault."""
+    detail = (message.strip().splitlines() or ["failed"])[0]
+    return _fault(_dagster_storage(), _cause_in_text(detail) or "failed", detail)
+
+
 @contextmanager
 def environment_faults(where: str = "a file") -> Iterator[None]:
     """Re-raise an error of the machine or CDP_HOME escaping the block as an EnvironmentFault

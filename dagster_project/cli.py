@@ -394,8 +394,9 @@ def run_partition(
         if progress:
             progress.set()
     if not result.success:
-        failure = _run_failure(result)
-        summary = _committed_anyway(paths, job_name, key, started, failure, dagster_lines)
+        storage = _storage_failure(result)
+        failure = storage or _run_failure(result)
+        summary = _committed_anyway(paths, job_name, key, started, failure, dagster_lines, storage is not None)
         if summary is None:
             raise failure
         return summary
@@ -446,15 +447,42 @@ def _replay(held: io.StringIO, drop_storage_failures: bool = False) -> None:
     )
 
 
-def _committed_anyway(
-    paths, job_name: str, key: str, started: datetime.datetime, error: Exception, dagster_lines: io.StringIO
-) -> dict | None:
-    """The summary of the batch this run committed before ``error`` (Dagster could not record
-    the rest of the run), with a warning on stderr; None when no batch committed (``error``
-    stands). The import succeeded: the warehouse says so, whatever the run's record says."""
-    from cdp_pipeline.errors import FileRejected, environment_fault
+def _storage_failure(result) -> Exception | None:
+    """The EnvironmentFault of Dagster's storage when a step failed because the storage did
+    (SQLite, SQLAlchemy or PostgreSQL raising inside the step, e.g. storing the write step's
+    materialization); None for any other failure."""
+    from cdp_pipeline.errors import storage_fault
 
-    summary = None if isinstance(error, FileRejected) else _batch_committed_since(paths, job_name, key, started)
+    for event in result.all_events:
+        error = event.step_failure_data.error if event.is_step_failure else None
+        while error is not None:
+            if error.message.startswith(STORAGE_ERROR_MODULES):
+                return storage_fault(error.message)
+            error = error.cause
+    return None
+
+
+# The modules whose errors are Dagster's storage failing (its SQLite, SQLAlchemy and PostgreSQL storages).
+STORAGE_ERROR_MODULES = ("sqlite3.", "sqlalchemy.", "psycopg2.")
+
+
+def _committed_anyway(
+    paths,
+    job_name: str,
+    key: str,
+    started: datetime.datetime,
+    error: Exception,
+    dagster_lines: io.StringIO,
+    storage_failed: bool = True,
+) -> dict | None:
+    """The summary of the batch this run committed before Dagster's storage failed with
+    ``error`` (Dagster could not record the rest of the run), with a warning on stderr; None
+    when no batch committed (``error`` stands). The import succeeded: the warehouse says so,
+    whatever the run's record says. Only a storage failure is looked into: any other failed
+    step stands as it is."""
+    from cdp_pipeline.errors import environment_fault
+
+    summary = _batch_committed_since(paths, job_name, key, started) if storage_failed else None
     _replay(dagster_lines, drop_storage_failures=summary is not None)
     if summary is None:
         return None
