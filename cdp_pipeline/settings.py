@@ -60,8 +60,7 @@ class CdpPaths:
         from cdp_pipeline.owner_only import make_owner_folder
 
         for folder in (self.inbox("customers"), self.inbox("tmall"), self.archive, self.failures, self.work):
-            if not folder.is_dir():
-                make_owner_folder(folder)
+            make_owner_folder(folder)
         return self
 
 

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_argument(
         "--out",
         type=Path,
+        metavar="FILE",
         help="write to FILE.csv (UTF-8 with BOM) or FILE.xlsx, outside CDP_HOME; - for standard output",
     )
     failures.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (a regular file only)")
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=_row_limit,
         default=SQL_DEFAULT_LIMIT,
+        metavar="N",
         help=f"print at most N rows (default {SQL_DEFAULT_LIMIT}; 0 prints all)",
     )
     sql.add_argument(
@@ -428,7 +430,10 @@ def _run_failure(result) -> Exception:
     return RuntimeError(f"run {result.run_id} failed")
 
 
+# How Dagster reports, on stderr, an event it could not store; and the modules whose errors are
+# its storage failing (SQLite, SQLAlchemy, PostgreSQL).
 DAGSTER_STORAGE_FAILURE = "Exception while writing logger call to event log"
+STORAGE_ERROR_MODULES = ("sqlite3.", "sqlalchemy.", "psycopg2.")
 
 
 @contextlib.contextmanager
@@ -460,10 +465,6 @@ def _storage_failure(result) -> Exception | None:
                 return storage_fault(error.message)
             error = error.cause
     return None
-
-
-# The modules whose errors are Dagster's storage failing (its SQLite, SQLAlchemy and PostgreSQL storages).
-STORAGE_ERROR_MODULES = ("sqlite3.", "sqlalchemy.", "psycopg2.")
 
 
 def _committed_anyway(
