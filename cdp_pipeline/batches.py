@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.settings import CONTRACTS_DIR
 from cdp_pipeline.warehouse import quote_ident
 
@@ -185,10 +185,8 @@ def run_contract(
 
 
 def copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, temporary)
-    temporary.replace(target)
+    """An archive copy: owner-only (0600 in a 0700 folder) whatever the source's mode or the umask."""
+    copy_owner_only(source, target)
 
 
 SUMMARY_COLUMNS = (

@@ -1,7 +1,8 @@
 """Failure files: the original cells of every failed row plus its reason, for Excel users.
 
 CSV is UTF-8 with a BOM (so Excel opens Chinese text correctly); XLSX is written with
-xlsxwriter's constant-memory mode. Both are written to a temporary name and renamed.
+xlsxwriter's constant-memory mode. Both are written to a temporary name and renamed, owner-only
+(0600) whatever the umask, and replace an existing file only when asked (``overwrite``).
 
 The warehouse keeps every cell as the file had it (``import_failures.raw``); what a spreadsheet
 would run as a formula (a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from cdp_pipeline.faults import fault_point
+from cdp_pipeline.owner_only import make_owner_folder, open_owner_file, owner_only_umask, publish, temporary_beside
 
 EXTRA_COLUMNS = ("row_number", "reason_code", "reason")
 # The same rule as the excel_safe macro in sql/macros.sql (tests check that they agree).
@@ -73,44 +75,67 @@ def csv_line(cells: list[str]) -> str:
 
 
 def write_failure_csv(
-    con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path, file_role: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    headers: list[str],
+    target: Path,
+    file_role: str | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    plain = target.with_name(f".{target.name}.plain.tmp")
-    with_bom = target.with_name(f".{target.name}.tmp")
-    con.execute(
-        f"COPY ({failure_rows_sql(headers, file_role)}) TO $path (FORMAT csv, HEADER false)",
-        {"batch_id": batch_id, "file_role": file_role, "path": str(plain)},
-    )
-    fault_point("mid_failure_file")
-    with plain.open("rb") as source, with_bom.open("wb") as out:
-        out.write(codecs.BOM_UTF8)
-        out.write(csv_line(failure_columns(headers)).encode("utf-8"))
-        shutil.copyfileobj(source, out)
-    plain.unlink()
-    with_bom.replace(target)
-    return target
+    """The failure CSV (0600) at ``target``; an existing ``target`` is replaced only with
+    ``overwrite``. No temporary file outlives the call (a SIGKILL's are removed by the next batch)."""
+    make_owner_folder(target.parent)
+    plain, with_bom = temporary_beside(target, "plain"), temporary_beside(target)
+    try:
+        with owner_only_umask():  # DuckDB creates the file
+            con.execute(
+                f"COPY ({failure_rows_sql(headers, file_role)}) TO $path (FORMAT csv, HEADER false)",
+                {"batch_id": batch_id, "file_role": file_role, "path": str(plain)},
+            )
+        fault_point("mid_failure_file")
+        with plain.open("rb") as source, open_owner_file(with_bom) as out:
+            out.write(codecs.BOM_UTF8)
+            out.write(csv_line(failure_columns(headers)).encode("utf-8"))
+            shutil.copyfileobj(source, out)
+        return publish(with_bom, target, overwrite)
+    finally:
+        plain.unlink(missing_ok=True)
+        with_bom.unlink(missing_ok=True)
 
 
 def write_failure_xlsx(
-    con: duckdb.DuckDBPyConnection, batch_id: str, headers: list[str], target: Path, file_role: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    headers: list[str],
+    target: Path,
+    file_role: str | None = None,
+    overwrite: bool = True,
 ) -> Path:
+    """The failure workbook (0600) at ``target``, as ``write_failure_csv`` writes the CSV."""
     import xlsxwriter
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    workbook = xlsxwriter.Workbook(
-        str(temporary),
-        {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
-    )
-    sheet = workbook.add_worksheet("failures")
-    sheet.write_row(0, 0, failure_columns(headers))
-    cursor = con.execute(failure_rows_sql(headers, file_role), {"batch_id": batch_id, "file_role": file_role})
-    row_index = 1
-    while rows := cursor.fetchmany(10_000):
-        for row in rows:
-            sheet.write_row(row_index, 0, row)
-            row_index += 1
-    workbook.close()
-    temporary.replace(target)
-    return target
+    make_owner_folder(target.parent)
+    temporary = temporary_beside(target)
+    try:
+        with open_owner_file(temporary) as out, owner_only_umask():  # its worksheet scratch files too
+            workbook = xlsxwriter.Workbook(
+                out,
+                {
+                    "constant_memory": True,
+                    "strings_to_formulas": False,
+                    "strings_to_numbers": False,
+                    "strings_to_urls": False,
+                },
+            )
+            sheet = workbook.add_worksheet("failures")
+            sheet.write_row(0, 0, failure_columns(headers))
+            cursor = con.execute(failure_rows_sql(headers, file_role), {"batch_id": batch_id, "file_role": file_role})
+            row_index = 1
+            while rows := cursor.fetchmany(10_000):
+                for row in rows:
+                    sheet.write_row(row_index, 0, row)
+                    row_index += 1
+            workbook.close()
+        return publish(temporary, target, overwrite)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -80,13 +80,14 @@ def masked_errors() -> Iterator[None]:
     """Re-raise an error escaping the block with its text masked, so neither Dagster's event log
     nor a console shows the cells a database error or a contract failure quoted.
 
-    A FileRejected is masked already (errors.py); an error with nothing to mask is re-raised as is.
+    A FileRejected or an EnvironmentFault is masked already (errors.py); an error with nothing
+    to mask is re-raised as is.
     """
-    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.errors import EnvironmentFault, FileRejected
 
     try:
         yield
-    except FileRejected as rejected:
+    except (FileRejected, EnvironmentFault) as rejected:
         raise rejected from None
     except Exception as error:
         original = "".join(traceback.format_exception(error))

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from cdp_pipeline.owner_only import make_owner_folder, open_owner_file, publish, temporary_beside
 from cdp_pipeline.warehouse import run_sql, sql_text
 
 DIMENSIONS = ("value", "activity", "spending_power")
@@ -34,7 +35,7 @@ def customer_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def overview_chart(overview: pd.DataFrame, target: Path) -> Path:
-    """Three bar charts side by side, as a PNG (labels in ASCII: no CJK font is assumed)."""
+    """Three bar charts side by side, as a PNG (owner-only; labels in ASCII: no CJK font is assumed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,8 +52,11 @@ def overview_chart(overview: pd.DataFrame, target: Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_bytes(buffer.getvalue())
-    temporary.replace(target)
-    return target
+    make_owner_folder(target.parent)
+    temporary = temporary_beside(target)
+    try:
+        with open_owner_file(temporary) as out:
+            out.write(buffer.getvalue())
+        return publish(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, environment_fault
 
 CHUNK_BYTES = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
@@ -336,6 +336,8 @@ def _stage_csv(
             {"path": str(readable), "delim": delimiter, "padding": PADDING_NULL},
         )
     except duckdb.Error as error:
+        if fault := environment_fault(error):  # a full disk is no fault of the file
+            raise fault from None
         found = re.search(r"on Line: (\d+)", str(error))
         if counted.quotes % 2 and found:
             raise FileRejected(path, f"row {found.group(1)}: {UNCLOSED_QUOTE}") from None

@@ -56,8 +56,11 @@ class CdpPaths:
         return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
 
     def ensure(self) -> CdpPaths:
+        """The layout's folders, each created owner-only (0700) when missing."""
+        from cdp_pipeline.owner_only import make_owner_folder
+
         for folder in (self.inbox("customers"), self.inbox("tmall"), self.archive, self.failures, self.work):
-            folder.mkdir(parents=True, exist_ok=True)
+            make_owner_folder(folder)
         return self
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.settings import SQL_DIR
 
 LOCK_WAIT_SECONDS = 600.0
@@ -91,13 +92,16 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
 
     Dagster's pool keeps runs apart; this wait covers everything else (a CLI import beside a
     sensor run, a notebook left open), so concurrent imports queue instead of failing.
+    DuckDB creates the warehouse, its WAL (again after every checkpoint) and its spill folder
+    while the connection is open: owner-only, whatever the umask.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open_waiting(lambda: duckdb.connect(str(path)), lock_wait)
-    try:
-        yield prepare_connection(con)
-    finally:
-        con.close()
+    make_owner_folder(path.parent)
+    with owner_only_umask():
+        con = _open_waiting(lambda: duckdb.connect(str(path)), lock_wait)
+        try:
+            yield prepare_connection(con)
+        finally:
+            con.close()
 
 
 @contextmanager
@@ -111,6 +115,19 @@ def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Itera
             prepare_connection(con, create_schema=False)
         else:
             prepare_connection(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def connect_query_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse itself, read-only for real (``cdp sql``): DuckDB refuses every write to it,
+    no file outside it can be read or written (no COPY TO, read_csv, ATTACH, INSTALL) and the
+    query cannot change that setting back."""
+    config = {"enable_external_access": False, "lock_configuration": True}
+    con = _open_waiting(lambda: duckdb.connect(str(path), read_only=True, config=config), lock_wait)
+    try:
         yield con
     finally:
         con.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import dagster as dg
 from dagster._core.events import EngineEventData
 
 from cdp_pipeline.locks import exclusive_lock
+from cdp_pipeline.owner_only import copy_owner_only, make_owner_folder
 from cdp_pipeline.settings import CdpPaths
 
 DEFAULT_INSTANCE_YAML = Path(__file__).with_name("dagster.yaml")
@@ -23,17 +23,18 @@ def instance_lock(paths: CdpPaths):
 
 
 def ensure_dagster_home(paths: CdpPaths) -> Path:
-    """Point DAGSTER_HOME at $CDP_HOME/dagster unless set, with the pool config in place."""
+    """Point DAGSTER_HOME at $CDP_HOME/dagster unless set, with the pool config in place. A home
+    we create is owner-only (0700): Dagster's storage under it (runs, event logs with the
+    imports' metadata, compute logs) follows the umask of whichever process writes it."""
     os.environ.setdefault("CDP_HOME", str(paths.home))
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.home / "dagster")))
-    home.mkdir(parents=True, exist_ok=True)
+    if not home.is_dir():
+        make_owner_folder(home)
     config = home / "dagster.yaml"
     if not config.exists():
         with instance_lock(paths):
             if not config.exists():  # a process beside this one put it there meanwhile
-                temporary = home / f".dagster.yaml.{os.getpid()}.tmp"
-                shutil.copyfile(DEFAULT_INSTANCE_YAML, temporary)
-                temporary.replace(config)
+                copy_owner_only(DEFAULT_INSTANCE_YAML, config)
     return home
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from cdp_pipeline.catalogue import Catalogue
+from cdp_pipeline.errors import environment_faults
 from cdp_pipeline.masking import masked_errors
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.warehouse import connect
@@ -42,8 +43,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The warehouse; an error inside reaches the run's event log with personal data masked."""
-        with masked_errors(), connect(self.paths.warehouse) as con:
+        """The warehouse; an error inside reaches the run's event log with personal data masked,
+        and one of the machine or CDP_HOME (disk full, a damaged or read-only warehouse) as an
+        EnvironmentFault, never as a fault of the file being imported."""
+        paths = self.paths
+        with masked_errors(), environment_faults(f"a file in {paths.home}"), connect(paths.warehouse) as con:
             yield con
 
 
