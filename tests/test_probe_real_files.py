@@ -1,0 +1,68 @@
+"""Probe: files the import had never seen, as new users and careless colleagues make them
+(issue 14, round two). Each test builds its own input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CDP = str(Path(sys.executable).with_name("cdp"))
+
+
+def run_cdp(home: Path, *args: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CDP_HOME": str(home)}
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run([CDP, *args], capture_output=True, text=True, env=environment, timeout=300)
+
+
+def closes(summary: dict) -> bool:
+    return summary["scanned"] == summary["created"] + summary["updated"] + summary["failed"] + summary["skipped"]
+
+
+# --- CSV dialects ---------------------------------------------------------------------------
+
+SEMICOLON = "姓名;手机号码;邮箱\n张三;13800138000;zs@example.com\n李四, 小;13900139000;\n"
+
+
+def test_probe_semicolon_delimited_csv_imports(make_csv, run_import, query):
+    """Probe: a semicolon-delimited CSV (Excel's "CSV" in European locales) was rejected as
+    having no key column, its whole header read as one column name."""
+    summary = run_import(make_csv(SEMICOLON))
+    assert (summary["created"], summary["failed"], summary["unknown_columns"]) == (2, 0, [])
+    assert query("SELECT name, mobile FROM customers ORDER BY mobile") == [
+        ("张三", "13800138000"),
+        ("李四, 小", "13900139000"),
+    ]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_probe_excel_sep_line_sets_the_delimiter_and_is_not_the_header(delimiter, make_csv, run_import, outcomes):
+    """Probe: a CSV starting with Excel's `sep=;` line (written by many exporters so Excel splits
+    the columns) was rejected: the `sep=` line was taken for the header. It now names the
+    delimiter and is not a row: the header is row 1 and data rows keep the numbers Excel shows."""
+    rows = [["姓名", "手机号码", "邮箱"], ["张三", "13800138000", "zs@example.com"], ["李四", "13900139000", ""]]
+    text = f"sep={delimiter}\r\n" + "".join(delimiter.join(row) + "\r\n" for row in rows)
+    summary = run_import(make_csv(text))
+    assert (summary["scanned"], summary["created"], summary["failed"]) == (2, 2, 0)
+    assert sorted(outcomes(summary["batch_id"])) == [2, 3]
+
+
+def test_probe_sep_line_and_semicolons_import_through_the_real_command(tmp_path: Path):
+    """Probe: `cdp import customers` on a `sep=;` semicolon file, dry run and real run agree."""
+    path = tmp_path / "members.csv"
+    path.write_bytes(("sep=;\r\n" + SEMICOLON.replace("\n", "\r\n")).encode("utf-8-sig"))
+    home = tmp_path / "cdp"
+    planned = run_cdp(home, "import", "customers", str(path), "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    done = run_cdp(home, "import", "customers", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (plan["scanned"], plan["would_create"], plan["invalid"]) == (2, 2, 0)
+    assert (summary["scanned"], summary["created"], summary["failed"]) == (2, 2, 0)
+    assert closes(summary)
