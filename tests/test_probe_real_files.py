@@ -66,3 +66,48 @@ def test_probe_sep_line_and_semicolons_import_through_the_real_command(tmp_path:
     assert (plan["scanned"], plan["would_create"], plan["invalid"]) == (2, 2, 0)
     assert (summary["scanned"], summary["created"], summary["failed"]) == (2, 2, 0)
     assert closes(summary)
+
+
+# --- Backfill folders -----------------------------------------------------------------------
+
+
+def test_probe_a_report_kept_as_csv_and_xlsx_is_never_passed_over_silently():
+    """Probe: ExportOrderList<stamp>.csv and .xlsx beside one item report: the pairing kept one
+    order report per stamp, so the other vanished from the backfill (not imported, not listed
+    as alone). Now same-format reports pair and the other is alone; a lone pair of two formats
+    still pairs."""
+    from cdp_pipeline.tmall_import import pair_exports
+
+    files = [
+        Path(name)
+        for name in (
+            "ExportOrderList202401011200.csv",
+            "ExportOrderList202401011200.xlsx",
+            "ExportOrderDetailList202401011200.csv",
+            "ExportOrderList202402011200.xlsx",
+            "ExportOrderDetailList202402011200.csv",
+        )
+    ]
+    pairs, alone = pair_exports(files)
+    assert pairs == [
+        (Path("ExportOrderList202401011200.csv"), Path("ExportOrderDetailList202401011200.csv")),
+        (Path("ExportOrderList202402011200.xlsx"), Path("ExportOrderDetailList202402011200.csv")),
+    ]
+    assert alone == [Path("ExportOrderList202401011200.xlsx")]
+
+
+def test_probe_backfill_of_a_folder_holding_a_report_twice_imports_the_csv_pair(tmp_path: Path):
+    """Probe: `cdp backfill tmall` on a folder with an order report as CSV and as XLSX (a colleague
+    opened it in Excel and saved it beside): the XLSX was paired, the CSV dropped without a word.
+    Now the CSV pair imports and the XLSX is reported alone."""
+    from samples.tmall import SUCCESS, random_orders, write_tmall_pair
+
+    folder = tmp_path / "history"
+    orders, _ = write_tmall_pair(folder, random_orders(3, seed=4, statuses=[SUCCESS]), stamp="202401011200")
+    copy = orders.with_suffix(".xlsx")
+    copy.write_bytes(b"PK\x03\x04 not really a workbook")
+    result = run_cdp(tmp_path / "cdp", "backfill", "tmall", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [(e["file_name"], e["status"]) for e in report["exports"]] == [(orders.name, "succeeded")]
+    assert report["alone"] == [str(copy)] and report["rejected"] == []
