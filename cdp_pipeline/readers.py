@@ -57,6 +57,7 @@ BLANK_LINE_MARKER = "\x02"
 PADDING_NULL = "\x01"  # never in real data: lets '' (empty cell) differ from NULL (missing cell)
 CODECS = {"utf-8": "utf-8-sig", "gb18030": "gb18030", "big5": "big5hkscs", "utf-16": "utf-16"}
 _NEWLINE_BEFORE_BLANK = re.compile(r"\n(?=\n)")
+CSV_DELIMITERS = (",", "\t", ";")
 SEP_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 # Frequent characters of customer lists (surnames, places, common words) in simplified and
 # traditional forms: the right decoding of a GB18030 or Big5 file is full of them, the wrong one
@@ -311,11 +312,14 @@ def read_header(path: Path, layout: CsvLayout) -> list[str]:
 
 
 def header_delimiter(line: str) -> str:
-    """A comma unless the header holds none: then a tab, or a semicolon (what Excel writes as
-    "CSV" where the decimal separator is a comma), if it holds one."""
-    if "," in line:
-        return ","
-    return next((d for d in ("\t", ";") if d in line), ",")
+    """The delimiter that splits the header line into the most cells: a comma, a tab, or a
+    semicolon (what Excel writes as "CSV" where the decimal separator is a comma); on a tie the
+    earlier one. A tab file whose header names hold a comma (地址(省,市)) stays a tab file."""
+
+    def cells(delimiter: str) -> int:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+
+    return max(CSV_DELIMITERS, key=cells)
 
 
 def sniff_layout(path: Path) -> CsvLayout:

@@ -111,3 +111,30 @@ def test_probe_backfill_of_a_folder_holding_a_report_twice_imports_the_csv_pair(
     report = json.loads(result.stdout)
     assert [(e["file_name"], e["status"]) for e in report["exports"]] == [(orders.name, "succeeded")]
     assert report["alone"] == [str(copy)] and report["rejected"] == []
+
+
+def test_probe_tab_file_whose_header_holds_a_comma_is_split_on_tabs(make_csv, run_import, query):
+    """Probe: a tab-delimited export whose header has a comma in a column name (地址(省,市)) was
+    split on commas: its header became two garbled names and the file was rejected for having
+    no key column. The delimiter is the one that splits the header into the most cells."""
+    summary = run_import(make_csv("姓名\t手机号码\t地址(省,市)\n张三\t13800138000\t广东,广州\n"))
+    assert (summary["created"], summary["unknown_columns"]) == (1, ["地址(省,市)"])
+    assert query("SELECT name, mobile FROM customers") == [("张三", "13800138000")]
+
+
+@pytest.mark.parametrize(
+    ("line", "delimiter"),
+    [
+        ("姓名,手机号码,邮箱", ","),
+        ("姓名\t手机号码\t邮箱", "\t"),
+        ("姓名;手机号码;邮箱", ";"),
+        ('"姓名;别名",手机号码', ","),
+        ("姓名,手机号码,备注;说明", ","),
+        ("手机号码", ","),
+    ],
+)
+def test_probe_header_delimiter_counts_cells_outside_quotes(line, delimiter):
+    """Probe: the header line's delimiter is the one giving the most cells, quotes respected."""
+    from cdp_pipeline.readers import header_delimiter
+
+    assert header_delimiter(line) == delimiter
