@@ -138,3 +138,30 @@ def test_probe_header_delimiter_counts_cells_outside_quotes(line, delimiter):
     from cdp_pipeline.readers import header_delimiter
 
     assert header_delimiter(line) == delimiter
+
+
+def test_probe_backfill_of_a_file_says_it_is_not_a_folder(tmp_path: Path):
+    """Probe: `cdp backfill tmall FILE` (the order report given instead of its folder) said
+    "no such folder" about a file that exists. It now says the path is a file, not a folder."""
+    report = tmp_path / "ExportOrderList202401011200.csv"
+    report.write_text("订单编号\n", encoding="utf-8")
+    result = run_cdp(tmp_path / "cdp", "backfill", "tmall", str(report))
+    assert result.returncode == 2
+    reason = "a file, not a folder: give the folder holding the export pairs"
+    assert result.stderr.strip() == f"cdp: rejected {report.name}: {reason}"
+
+
+def test_probe_backfill_of_a_folder_of_year_folders_names_the_subfolders(tmp_path: Path):
+    """Probe: `cdp backfill tmall history/` where the exports sit in history/2019/, history/2020/
+    printed "no export pairs found" and exited 0, as if the folder were empty. Subfolders are
+    still not searched (one folder is one backfill), but the message now names them."""
+    from samples.tmall import SUCCESS, random_orders, write_tmall_pair
+
+    folder = tmp_path / "history"
+    for year in ("2019", "2020"):
+        write_tmall_pair(folder / year, random_orders(2, seed=int(year), statuses=[SUCCESS]), stamp=f"{year}01011200")
+    result = run_cdp(tmp_path / "cdp", "backfill", "tmall", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no export pairs found (subfolders are not searched: 2019, 2020)"
+    as_json = json.loads(run_cdp(tmp_path / "cdp", "backfill", "tmall", str(folder), "--json").stdout)
+    assert as_json == {"exports": [], "rejected": [], "alone": []}
