@@ -58,19 +58,25 @@ def business_date(file_name: str) -> str | None:
 def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
     """Column projections for the SQL templates: only generated names and quoted identifiers."""
     fields = ", ".join(
-        f"c{mapping.fields[name]} AS {name}" if name in mapping.fields else f"NULL::VARCHAR AS {name}"
+        f"without_placeholder(c{mapping.fields[name]}) AS {name}"
+        if name in mapping.fields
+        else f"NULL::VARCHAR AS {name}"
         for name in catalogue.fields
     )
     identities = (
         ", ".join(
-            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}(c{pos}) "
+            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}"
+            f"(without_placeholder(c{pos})) "
             f"AS {quote_ident(name)}"
             for name, pos in mapping.identities.items()
         )
         or 'NULL::VARCHAR AS "none"'
     )
     attributes = (
-        ", ".join(f"clean_text(c{pos}) AS {quote_ident(name)}" for name, pos in mapping.attributes.items())
+        ", ".join(
+            f"clean_text(without_placeholder(c{pos})) AS {quote_ident(name)}"
+            for name, pos in mapping.attributes.items()
+        )
         or 'NULL::VARCHAR AS "none"'
     )
     return {"field_cells": fields, "identity_cells": identities, "attribute_cells": attributes}

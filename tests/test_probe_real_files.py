@@ -165,3 +165,46 @@ def test_probe_backfill_of_a_folder_of_year_folders_names_the_subfolders(tmp_pat
     assert result.stdout.strip() == "no export pairs found (subfolders are not searched: 2019, 2020)"
     as_json = json.loads(run_cdp(tmp_path / "cdp", "backfill", "tmall", str(folder), "--json").stdout)
     assert as_json == {"exports": [], "rejected": [], "alone": []}
+
+
+# --- Placeholders for "no value" ------------------------------------------------------------
+
+PLACEHOLDERS = (
+    "姓名,手机号码,邮箱,生日,微信openid\n"
+    "张三,NULL,zs@example.com,null,\n"
+    "李四,null,ls@example.com,\\N,null\n"
+    "王五,13900139000,N/A,无,NULL\n"
+)
+
+
+def test_probe_null_placeholders_are_empty_cells_not_invalid_values(make_csv, run_import, query, failures):
+    """Probe: a member list exported from a database writes NULL (or null, \\N, N/A, 无) where
+    a value is missing. Every such row failed invalid_mobile / invalid_email / invalid_date,
+    rows with a valid email too, and an openid column of `null` made the rows share the identity
+    "null" (duplicate_in_file). Such a cell is now an empty cell: the rows import by their other
+    keys, and nothing stores the placeholder."""
+    summary = run_import(make_csv(PLACEHOLDERS))
+    assert (summary["created"], summary["failed"]) == (3, 0), failures(summary["batch_id"])
+    assert query("SELECT name, mobile, email, birthday FROM customers ORDER BY name") == [
+        ("张三", None, "zs@example.com", None),
+        ("李四", None, "ls@example.com", None),
+        ("王五", "13900139000", None, None),
+    ]
+    assert query("SELECT count(*) FROM customer_identities") == [(0,)]
+
+
+def test_probe_null_placeholders_through_the_real_command_dry_run_agrees(tmp_path: Path):
+    """Probe: `cdp import customers` of the NULL-placeholder file: dry run and import agree."""
+    path = tmp_path / "members.csv"
+    path.write_text(PLACEHOLDERS, encoding="utf-8")
+    home = tmp_path / "cdp"
+    plan = json.loads(run_cdp(home, "import", "customers", str(path), "--dry-run", "--json").stdout)
+    summary = json.loads(run_cdp(home, "import", "customers", str(path), "--json").stdout)
+    assert (plan["would_create"], plan["invalid"], plan["duplicate"]) == (3, 0, 0)
+    assert (summary["created"], summary["failed"]) == (3, 0) and closes(summary)
+
+
+def test_probe_names_that_read_like_placeholders_are_kept(make_csv, run_import, query):
+    """Probe: "Nan" and "Nil" are given names as well as NaN/nil markers: they stay names."""
+    run_import(make_csv("姓名,手机号码\nNan,13800138000\nNil,13900139000\nNone,13700137000\n"))
+    assert query("SELECT name FROM customers ORDER BY mobile") == [(None,), ("Nan",), ("Nil",)]
