@@ -32,7 +32,7 @@ from cdp_pipeline.batches import (
     save_context,
 )
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.masking import preview_rows
@@ -95,7 +95,7 @@ def stage_customer_file(
     """Step 1: stage the file. A file rejected whole raises FileRejected and leaves nothing."""
     source = Path(source)
     if not source.is_file():
-        raise FileRejected(source, "no such file")
+        raise FileRejected(source, not_a_file_reason(source))
     sha256 = sha256 or file_sha256(source)
     context = begin_import(con, KIND, [source], sha256, dataclasses.asdict(settings), force, move_source)
     if context.status == "already_imported":

@@ -36,7 +36,7 @@ from cdp_pipeline.batches import (
     save_context,
 )
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -136,7 +136,7 @@ def stage_tmall_export(
     orders, items = Path(orders), Path(items)
     for path in (orders, items):
         if not path.is_file():
-            raise FileRejected(path, "no such file")
+            raise FileRejected(path, not_a_file_reason(path))
     sha256 = pair_sha256(file_sha256(orders), file_sha256(items))
     context = begin_import(con, KIND, [orders, items], sha256, dataclasses.asdict(settings), force, move_source)
     if context.status == "already_imported":

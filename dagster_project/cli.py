@@ -158,13 +158,13 @@ def _settings(args: argparse.Namespace):
 def import_customers(args: argparse.Namespace) -> int:
     from cdp_pipeline.catalogue import Catalogue
     from cdp_pipeline.customer_import import plan_customer_import
-    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.errors import FileRejected, not_a_file_reason
     from cdp_pipeline.settings import CdpPaths
 
     paths = CdpPaths.from_env().ensure()
     path = args.file
     if not path.is_file():
-        raise FileRejected(path, "no such file")
+        raise FileRejected(path, not_a_file_reason(path))
     if args.dry_run:
         report = plan_customer_import(path, _settings(args), paths, Catalogue.load(paths.config_file))
         _print(report, args.json, _describe_dry_run)
@@ -181,11 +181,11 @@ def _tmall_settings(args: argparse.Namespace):
 
 
 def import_tmall(args: argparse.Namespace) -> int:
-    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.errors import FileRejected, not_a_file_reason
 
     for path in (args.orders, args.items):
         if not path.is_file():
-            raise FileRejected(path, "no such file")
+            raise FileRejected(path, not_a_file_reason(path))
     summary = run_tmall_import(
         args.orders.resolve(), args.items.resolve(), _tmall_settings(args), args.force, show_progress=not args.json
     )

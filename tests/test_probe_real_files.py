@@ -208,3 +208,34 @@ def test_probe_names_that_read_like_placeholders_are_kept(make_csv, run_import, 
     """Probe: "Nan" and "Nil" are given names as well as NaN/nil markers: they stay names."""
     run_import(make_csv("姓名,手机号码\nNan,13800138000\nNil,13900139000\nNone,13700137000\n"))
     assert query("SELECT name FROM customers ORDER BY mobile") == [(None,), ("Nan",), ("Nil",)]
+
+
+# --- What is given as a file ----------------------------------------------------------------
+
+
+def test_probe_a_folder_or_a_device_given_as_the_file_is_named_for_what_it_is(tmp_path: Path):
+    """Probe: `cdp import customers FOLDER` and `cdp import customers /dev/null` said "no such
+    file" about paths that exist; so did `cdp import tmall` given a folder. They now say what the
+    path is, one line, exit 2."""
+    home = tmp_path / "cdp"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    cases = {
+        ("import", "customers", str(folder)): "exports: a folder, not a file",
+        ("import", "customers", os.devnull): "null: not a regular file (a device, pipe or socket)",
+        ("import", "tmall", "--orders", str(folder), "--items", os.devnull): "exports: a folder, not a file",
+        ("import", "customers", str(tmp_path / "gone.csv")): "gone.csv: no such file",
+    }
+    for args, expected in cases.items():
+        result = run_cdp(home, *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"cdp: rejected {expected}"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_probe_the_library_names_a_folder_given_as_a_customer_file(tmp_path: Path, run_import):
+    """Probe: import_customer_file(FOLDER) is refused as a folder, not as a missing file."""
+    from cdp_pipeline.errors import FileRejected
+
+    with pytest.raises(FileRejected, match="a folder, not a file"):
+        run_import(tmp_path)
