@@ -32,7 +32,7 @@ from cdp_pipeline.batches import (
     save_context,
 )
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.masking import preview_rows
@@ -58,19 +58,25 @@ def business_date(file_name: str) -> str | None:
 def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
     """Column projections for the SQL templates: only generated names and quoted identifiers."""
     fields = ", ".join(
-        f"c{mapping.fields[name]} AS {name}" if name in mapping.fields else f"NULL::VARCHAR AS {name}"
+        f"without_placeholder(c{mapping.fields[name]}) AS {name}"
+        if name in mapping.fields
+        else f"NULL::VARCHAR AS {name}"
         for name in catalogue.fields
     )
     identities = (
         ", ".join(
-            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}(c{pos}) "
+            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}"
+            f"(without_placeholder(c{pos})) "
             f"AS {quote_ident(name)}"
             for name, pos in mapping.identities.items()
         )
         or 'NULL::VARCHAR AS "none"'
     )
     attributes = (
-        ", ".join(f"clean_text(c{pos}) AS {quote_ident(name)}" for name, pos in mapping.attributes.items())
+        ", ".join(
+            f"clean_text(without_placeholder(c{pos})) AS {quote_ident(name)}"
+            for name, pos in mapping.attributes.items()
+        )
         or 'NULL::VARCHAR AS "none"'
     )
     return {"field_cells": fields, "identity_cells": identities, "attribute_cells": attributes}
@@ -89,7 +95,7 @@ def stage_customer_file(
     """Step 1: stage the file. A file rejected whole raises FileRejected and leaves nothing."""
     source = Path(source)
     if not source.is_file():
-        raise FileRejected(source, "no such file")
+        raise FileRejected(source, not_a_file_reason(source))
     sha256 = sha256 or file_sha256(source)
     context = begin_import(con, KIND, [source], sha256, dataclasses.asdict(settings), force, move_source)
     if context.status == "already_imported":

@@ -132,3 +132,13 @@ def environment_faults(where: str = "a file") -> Iterator[None]:
         if fault is None or fault is error:
             raise
         raise fault from None
+
+
+def not_a_file_reason(path: Path) -> str:
+    """Why ``path`` cannot be read as a file to import: it is missing, a folder, or no regular
+    file (a device or a pipe, which could block or never end)."""
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.exists():
+        return "not a regular file (a device, pipe or socket): save the data to a file and import that"
+    return "no such file"

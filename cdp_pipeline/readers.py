@@ -57,6 +57,8 @@ BLANK_LINE_MARKER = "\x02"
 PADDING_NULL = "\x01"  # never in real data: lets '' (empty cell) differ from NULL (missing cell)
 CODECS = {"utf-8": "utf-8-sig", "gb18030": "gb18030", "big5": "big5hkscs", "utf-16": "utf-16"}
 _NEWLINE_BEFORE_BLANK = re.compile(r"\n(?=\n)")
+CSV_DELIMITERS = (",", "\t", ";")
+SEP_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 # Frequent characters of customer lists (surnames, places, common words) in simplified and
 # traditional forms: the right decoding of a GB18030 or Big5 file is full of them, the wrong one
 # (which often decodes without error) has almost none.
@@ -294,15 +296,41 @@ def check_declared_encoding(path: Path, encoding: str) -> None:
     )
 
 
-def read_header(path: Path, delimiter: str) -> list[str]:
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a CSV file's text is split: its delimiter and the lines before its header."""
+
+    delimiter: str
+    skip_lines: int = 0
+
+
+def read_header(path: Path, layout: CsvLayout) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
-        return next(csv.reader(handle, delimiter=delimiter), [])
+        for _ in range(layout.skip_lines):
+            handle.readline()
+        return next(csv.reader(handle, delimiter=layout.delimiter), [])
 
 
-def _sniff_delimiter(path: Path) -> str:
+def header_delimiter(line: str) -> str:
+    """The delimiter that splits the header line into the most cells: a comma, a tab, or a
+    semicolon (what Excel writes as "CSV" where the decimal separator is a comma); on a tie the
+    earlier one. A tab file whose header names hold a comma (地址(省,市)) stays a tab file."""
+
+    def cells(delimiter: str) -> int:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+
+    return max(CSV_DELIMITERS, key=cells)
+
+
+def sniff_layout(path: Path) -> CsvLayout:
+    """The delimiter from the header line; Excel's ``sep=;`` first line (written by exporters so
+    that Excel splits the columns, and hidden by Excel) names it and is not part of the data."""
     with path.open(encoding="utf-8", newline="") as handle:
         first = handle.readline()
-    return "\t" if "\t" in first and "," not in first else ","
+        declared = SEP_LINE.fullmatch(first.rstrip("\n"))
+        if declared:
+            return CsvLayout(declared.group(1), skip_lines=1)
+    return CsvLayout(header_delimiter(first))
 
 
 def _stage_csv(
@@ -317,8 +345,8 @@ def _stage_csv(
     try:
         counted = plain or write_normalized_csv(path, normalized, chosen)
         readable = path if plain else normalized
-        delimiter = _sniff_delimiter(readable)
-        headers = read_header(readable, delimiter)
+        layout = sniff_layout(readable)
+        headers = read_header(readable, layout)
         if not any(h.strip() for h in headers):
             raise FileRejected(path, "no header row")
         check_width(path, headers)
@@ -329,11 +357,11 @@ def _stage_csv(
             SELECT row_number() OVER () AS row_number, *
             FROM read_csv($path, header = false, auto_detect = false, all_varchar = true,
                           null_padding = true, strict_mode = false, parallel = false,
-                          delim = $delim, quote = '"', escape = '"', new_line = '\\n',
+                          delim = $delim, skip = $skip, quote = '"', escape = '"', new_line = '\\n',
                           nullstr = $padding, max_line_size = 268435456,
                           columns = {{{columns}}})
             """,
-            {"path": str(readable), "delim": delimiter, "padding": PADDING_NULL},
+            {"path": str(readable), "delim": layout.delimiter, "skip": layout.skip_lines, "padding": PADDING_NULL},
         )
     except duckdb.Error as error:
         if fault := environment_fault(error):  # a full disk is no fault of the file

@@ -36,7 +36,7 @@ from cdp_pipeline.batches import (
     save_context,
 )
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -136,7 +136,7 @@ def stage_tmall_export(
     orders, items = Path(orders), Path(items)
     for path in (orders, items):
         if not path.is_file():
-            raise FileRejected(path, "no such file")
+            raise FileRejected(path, not_a_file_reason(path))
     sha256 = pair_sha256(file_sha256(orders), file_sha256(items))
     context = begin_import(con, KIND, [orders, items], sha256, dataclasses.asdict(settings), force, move_source)
     if context.status == "already_imported":
@@ -287,9 +287,29 @@ def import_tmall_export(
 
 
 def pair_exports(files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Order and item reports paired by name (same suffix): the pairs, and the files still alone."""
-    orders = {m.group("suffix"): f for f in files if (m := ORDER_REPORT.match(f.name))}
-    items = {m.group("suffix"): f for f in files if (m := ITEM_REPORT.match(f.name))}
-    pairs = [(orders[s], items[s]) for s in sorted(orders.keys() & items.keys())]
-    alone = sorted([orders[s] for s in orders.keys() - items.keys()] + [items[s] for s in items.keys() - orders.keys()])
-    return pairs, alone
+    """Order and item reports paired by name (same suffix): the pairs, and the files still alone.
+
+    One report of each kind with a suffix pair whatever their formats (an order report saved as
+    XLSX beside its item CSV). With more (a report kept both as CSV and as XLSX), only same-format
+    reports pair and the others are alone: every file is either imported or reported, never
+    silently passed over."""
+    by_suffix: dict[str, tuple[list[Path], list[Path]]] = {}
+    for file in files:
+        for side, pattern in enumerate((ORDER_REPORT, ITEM_REPORT)):
+            if found := pattern.match(file.name):
+                by_suffix.setdefault(found.group("suffix"), ([], []))[side].append(file)
+    pairs: list[tuple[Path, Path]] = []
+    alone: list[Path] = []
+    for suffix in sorted(by_suffix):
+        orders, items = by_suffix[suffix]
+        if len(orders) == 1 and len(items) == 1:
+            pairs.append((orders[0], items[0]))
+            continue
+        for extension in sorted({f.suffix.lower() for f in orders + items}):
+            same_orders = [f for f in orders if f.suffix.lower() == extension]
+            same_items = [f for f in items if f.suffix.lower() == extension]
+            if len(same_orders) == 1 and len(same_items) == 1:
+                pairs.append((same_orders[0], same_items[0]))
+            else:
+                alone.extend(same_orders + same_items)
+    return pairs, sorted(alone)

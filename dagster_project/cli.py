@@ -226,13 +226,13 @@ def _settings(args: argparse.Namespace):
 def import_customers(args: argparse.Namespace) -> int:
     from cdp_pipeline.catalogue import Catalogue
     from cdp_pipeline.customer_import import plan_customer_import
-    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.errors import FileRejected, not_a_file_reason
     from cdp_pipeline.settings import CdpPaths
 
     paths = CdpPaths.from_env().ensure()
     path = args.file
     if not path.is_file():
-        raise FileRejected(path, "no such file")
+        raise FileRejected(path, not_a_file_reason(path))
     if args.dry_run:
         report = plan_customer_import(path, _settings(args), paths, Catalogue.load(paths.config_file))
         _print(report, args.json, _describe_dry_run)
@@ -249,16 +249,25 @@ def _tmall_settings(args: argparse.Namespace):
 
 
 def import_tmall(args: argparse.Namespace) -> int:
-    from cdp_pipeline.errors import FileRejected
+    from cdp_pipeline.errors import FileRejected, not_a_file_reason
 
     for path in (args.orders, args.items):
         if not path.is_file():
-            raise FileRejected(path, "no such file")
+            raise FileRejected(path, not_a_file_reason(path))
     summary = run_tmall_import(
         args.orders.resolve(), args.items.resolve(), _tmall_settings(args), args.force, show_progress=not args.json
     )
     _print(_tmall_report(summary), args.json, _describe_tmall)
     return 0
+
+
+def unsearched_subfolders(entries: list[Path]) -> str:
+    """A backfill reads one folder: the subfolders it passes over (exports sorted by year), named
+    so that "no export pairs found" is not taken for an empty history."""
+    from cdp_pipeline.masking import mask_text
+
+    names = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+    return f"subfolders are not searched: {mask_text(', '.join(names))}" if names else ""
 
 
 def backfill_tmall(args: argparse.Namespace) -> int:
@@ -268,9 +277,13 @@ def backfill_tmall(args: argparse.Namespace) -> int:
     from cdp_pipeline.errors import FileRejected
     from cdp_pipeline.tmall_import import export_timestamp, pair_exports
 
+    if args.folder.is_file():
+        raise FileRejected(args.folder, "a file, not a folder: give the folder holding the export pairs")
     if not args.folder.is_dir():
         raise FileRejected(args.folder, "no such folder")
-    pairs, alone = pair_exports(sorted(p for p in args.folder.iterdir() if p.is_file()))
+    entries = sorted(args.folder.iterdir())
+    pairs, alone = pair_exports([p for p in entries if p.is_file()])
+    unsearched = unsearched_subfolders(entries)
     pairs.sort(key=lambda pair: (export_timestamp(pair[0].name) or datetime.datetime.min, pair[0].name))
     reports, rejected = [], []
     for orders, items in tqdm(pairs, unit="export", file=sys.stderr, disable=args.json or not sys.stderr.isatty()):
@@ -284,7 +297,12 @@ def backfill_tmall(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     else:
-        print("\n".join(_describe_tmall(r) for r in reports) or "no export pairs found")
+        if reports:
+            print("\n".join(_describe_tmall(r) for r in reports))
+        if unsearched:
+            print(unsearched if reports else f"no export pairs found ({unsearched})")
+        elif not reports:
+            print("no export pairs found")
         for item in rejected:
             print(f"rejected {item['file']}: {item['reason']}")
         for path in alone:

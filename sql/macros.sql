@@ -39,6 +39,16 @@ CREATE OR REPLACE MACRO normalize_mobile(raw) AS
 CREATE OR REPLACE MACRO nfc(s) AS CASE WHEN contains(s, chr(0)) THEN s ELSE nfc_normalize(s) END;
 CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(nfc(strip_space(raw))), '');
 
+-- A cell that only says "no value" (NULL, null, \N, None, N/A, #N/A, 无, 空: what database tools,
+-- scripts and hand-made lists write for a missing value) is an empty cell: otherwise a NULL mobile
+-- fails a row that has a valid email, and an openid column of "null" makes every such row one
+-- identity. Not "NaN" or "Nil": they are also given names (Nan, 楠). Only short cells are matched
+-- (a length check first: most cells skip the regular expression).
+CREATE OR REPLACE MACRO without_placeholder(raw) AS
+    CASE WHEN strlen(raw) <= 16
+              AND regexp_full_match(raw, '(?i)[ \t\x{A0}\x{3000}]*(?:null|none|n/a|#n/a|\\n|无|空)[ \t\x{A0}\x{3000}]*')
+         THEN NULL ELSE raw END;
+
 -- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
 CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(raw), '');
 

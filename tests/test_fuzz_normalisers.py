@@ -28,7 +28,7 @@ from fuzz_profiles import fuzz_settings
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from cdp_pipeline.readers import StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
+from cdp_pipeline.readers import SEP_LINE, StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
 from cdp_pipeline.settings import SQL_DIR
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
 
@@ -850,9 +850,14 @@ def csv_grid(draw) -> tuple[str, str, list[list[str]]]:
     # Python's csv module quotes a cell holding a lone \r only when \r is in the line ending;
     # unquoted, it is a line break of the file. LF files keep their cells off \r.
     cell = cell_text.filter(lambda c: encodable(c) and (line_end == "\r\n" or "\r" not in c))
-    # A header line with a tab and no comma is read as tab-separated (by design): headers keep off tabs.
-    header_cell = cell.filter(lambda c: "\t" not in c)
-    header = draw(st.lists(header_cell, min_size=width, max_size=width).filter(lambda h: any(c.strip() for c in h)))
+    # The delimiter is the one splitting the header line into the most cells, tab and semicolon
+    # included, and a first line `sep=;` names it (by design): headers keep off tabs and semicolons.
+    header_cell = cell.filter(lambda c: "\t" not in c and ";" not in c)
+    header = draw(
+        st.lists(header_cell, min_size=width, max_size=width).filter(
+            lambda h: any(c.strip() for c in h) and not SEP_LINE.fullmatch(",".join(h))
+        )
+    )
     rows = draw(st.lists(st.lists(cell, min_size=width, max_size=width), max_size=8))
     return encoding, line_end, [header, *rows]
 
