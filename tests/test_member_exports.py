@@ -113,7 +113,8 @@ def test_annotated_template_imports_the_rows_with_a_valid_mobile(make_csv, run_i
 
 
 @pytest.mark.parametrize(
-    "mobile_header", ["手机号(必填)", "*手机号", "＊手机号", "手机号码（必填）", "手机号*", "【必填】手机号", "会员手机号"]
+    "mobile_header",
+    ["手机号(必填)", "*手机号", "＊手机号", "手机号码（必填）", "手机号*", "【必填】手机号", "会员手机号"],
 )
 def test_every_marker_spelling_finds_the_mobile(mobile_header, make_csv, run_import, query) -> None:
     """Issue 14 item 4: each marker spelling of real templates maps the column."""
@@ -125,7 +126,17 @@ def test_every_marker_spelling_finds_the_mobile(mobile_header, make_csv, run_imp
 def test_member_export_names_map_to_their_fields(make_csv, make_xlsx, run_import, query) -> None:
     """Issue 14 item 4: the names member exports use (会员姓名, 会员手机号, 电子邮箱, 出生日期, ...);
     会员等级 is no field: it stays an unknown column until the team declares it."""
-    header = ["会员姓名", "会员手机号", "电子邮箱", "出生日期", "会员性别", "会员积分", "所在省份", "所在城市", "会员等级"]
+    header = [
+        "会员姓名",
+        "会员手机号",
+        "电子邮箱",
+        "出生日期",
+        "会员性别",
+        "会员积分",
+        "所在省份",
+        "所在城市",
+        "会员等级",
+    ]
     row = ["张三", "13800138000", "ZS@Example.com", "1990/1/2", "男", "1,200", "广东", "广州", "金卡"]
     for path in (make_csv([header, row]), make_xlsx([header, row])):
         summary = run_import(path, force=True)
@@ -142,7 +153,10 @@ def test_telephone_is_the_mobile_only_without_a_mobile_column(make_csv, run_impo
     assert (alone["created"], alone["unknown_columns"]) == (1, [])
     beside = run_import(make_csv([["姓名", "手机", "电话(选填)"], ["李四", "13900139000", "010-62345678"]]))
     assert (beside["created"], beside["unknown_columns"]) == (1, ["电话(选填)"])
-    assert query("SELECT name, mobile FROM customers ORDER BY name") == [("张三", "13800138000"), ("李四", "13900139000")]
+    assert query("SELECT name, mobile FROM customers ORDER BY name") == [
+        ("张三", "13800138000"),
+        ("李四", "13900139000"),
+    ]
 
 
 def test_two_telephone_columns_without_a_mobile_column_are_refused(make_csv, run_import) -> None:
