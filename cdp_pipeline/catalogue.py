@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.masking import mask_text
 from cdp_pipeline.settings import CONTRACTS_DIR
 
 KEY_FIELDS = ("customer_id", "mobile", "email")
@@ -141,7 +142,9 @@ def map_headers(headers: list[str], catalogue: Catalogue, path: Path) -> ColumnM
 
     A fallback alias (电话) maps only when no column of the file has one of its field's aliases
     (手机号): then it is reported as an unknown column. Refused and unknown columns are listed
-    as the file wrote them."""
+    as the file wrote them, masked like cells: a data row above the header makes its mobile,
+    email and openid header names, and these lists are printed, stored in import_batches and
+    shown in Dagster. (The failure file keeps the header row as it was, as it keeps the cells.)"""
     fields: dict[str, int] = {}
     identities: dict[str, int] = {}
     attributes: dict[str, int] = {}
@@ -155,14 +158,14 @@ def map_headers(headers: list[str], catalogue: Catalogue, path: Path) -> ColumnM
             unknown.append(f"(column {position + 1} has no header)")
             continue
         if key in catalogue.refused:
-            refused.append(header.strip())
+            refused.append(mask_text(header.strip()))
             continue
         target = catalogue.aliases.get(key)
         fallback = catalogue.fallback_aliases.get(key)
         if target is None and fallback is not None and fallback not in named:
             target = fallback
         if target is None:
-            unknown.append(header.strip())
+            unknown.append(mask_text(header.strip()))
             continue
         kind, name = target
         if name in targets[kind]:
