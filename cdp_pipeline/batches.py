@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from cdp_pipeline.masking import mask_text
 from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.settings import CONTRACTS_DIR
 from cdp_pipeline.warehouse import quote_ident
@@ -211,7 +212,8 @@ def batch_summary(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict:
         {"b": batch_id},
     )
     summary = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-    summary["refused_columns"] = json.loads(summary["refused_columns"] or "[]")
-    summary["unknown_columns"] = json.loads(summary["unknown_columns"] or "[]")
+    # Masked again: a batch recorded before header names were masked may hold a mobile as one.
+    for names in ("refused_columns", "unknown_columns"):
+        summary[names] = [mask_text(name) for name in json.loads(summary[names] or "[]")]
     details = json.loads(summary.pop("details") or "{}")
     return {**summary, **details}

@@ -13,21 +13,43 @@ them (SPEC §2), for example::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.masking import mask_text
 from cdp_pipeline.settings import CONTRACTS_DIR
 
 KEY_FIELDS = ("customer_id", "mobile", "email")
 
+# Import templates mark whether a column must be filled with a bracketed note (姓名（必填）,
+# 手机号(必填), 邮箱(选填), 手机号（手机号和邮箱不能同时为空）, 地域（市级，非必填）, 自定义编号（可空）:
+# sources in data_contracts/field_catalogue.yaml) or a * before or after the name (*手机号). A note
+# counts as such a marker only when it says so: 金额(元) or 手机号(备用) keep their brackets, and
+# stay unknown columns rather than being guessed.
+_BRACKETED = re.compile(r"[(\[【]([^()\[\]【】]*)[)\]】]")
+REQUIRED_OR_OPTIONAL = ("必填", "选填", "必选", "可选", "可空", "为空", "可不填", "required", "optional")
+
+
+def _unless_marker(note: re.Match[str]) -> str:
+    return "" if any(word in note.group(1) for word in REQUIRED_OR_OPTIONAL) else note.group(0)
+
+
+def _visible(header: str) -> str:
+    """NFKC (full-width letters, brackets and ＊ as ASCII), lower-cased, without white space or
+    invisible format characters (zero-width spaces, BOMs, direction marks) anywhere."""
+    folded = unicodedata.normalize("NFKC", header)
+    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) != "Cf").lower()
+
 
 def header_key(header: str) -> str:
-    """Headers compare trimmed, case-insensitively and without inner spaces."""
-    return re.sub(r"[\s\u3000\ufeff]+", "", header).lower()
+    """The form headers compare in: visible characters only, and without the required/optional
+    markers of import templates."""
+    return _BRACKETED.sub(_unless_marker, _visible(header)).strip("*")
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,9 @@ class Catalogue:
     custom_attributes: tuple[str, ...]
     aliases: dict[str, tuple[str, str]]  # header_key -> (kind, name)
     refused: frozenset[str]
+    # Names that may mean another thing (电话 may be a landline): they map only in a file without
+    # a column its aliases name (see map_headers).
+    fallback_aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> Catalogue:
@@ -65,18 +90,27 @@ class Catalogue:
         custom = extra.get("custom_attributes") or {}
         for name, spec in custom.items():
             register("attribute", name, (spec or {}).get("aliases", []))
+        # After every alias: a name the team declared in cdp.yaml (电话 as a landline attribute)
+        # is no fallback any more.
+        fallback_aliases = {
+            header_key(str(alias)): ("field", name)
+            for name, spec in base["fields"].items()
+            for alias in spec.get("fallback_aliases", [])
+            if header_key(str(alias)) not in aliases
+        }
         return cls(
             fields=base["fields"],
             identity_types=identity_types,
             custom_attributes=tuple(custom),
             aliases=aliases,
             refused=frozenset(header_key(h) for h in base["refused"]),
+            fallback_aliases=fallback_aliases,
         )
 
     @property
     def known_headers(self) -> frozenset[str]:
         """Every header this catalogue recognises (mapped or refused), in ``header_key`` form."""
-        return frozenset(self.aliases) | self.refused
+        return frozenset(self.aliases) | frozenset(self.fallback_aliases) | self.refused
 
 
 @cache
@@ -104,25 +138,36 @@ class ColumnMapping:
 
 
 def map_headers(headers: list[str], catalogue: Catalogue, path: Path) -> ColumnMapping:
-    """Map headers through the catalogue; reject a file that has no key column."""
+    """Map headers through the catalogue; reject a file that has no key column.
+
+    A fallback alias (电话) maps only when no column of the file has one of its field's aliases
+    (手机号): then it is reported as an unknown column. Refused and unknown columns are listed
+    as the file wrote them, masked like cells: a data row above the header makes its mobile,
+    email and openid header names, and these lists are printed, stored in import_batches and
+    shown in Dagster. (The failure file keeps the header row as it was, as it keeps the cells.)"""
     fields: dict[str, int] = {}
     identities: dict[str, int] = {}
     attributes: dict[str, int] = {}
     refused: list[str] = []
     unknown: list[str] = []
     targets = {"field": fields, "identity": identities, "attribute": attributes}
-    for position, header in enumerate(headers):
-        key = header_key(header)
-        if not key:
+    keys = [header_key(header) for header in headers]
+    named = {catalogue.aliases[key] for key in keys if key in catalogue.aliases}
+    for position, (header, key) in enumerate(zip(headers, keys, strict=True)):
+        if not _visible(header):
             unknown.append(f"(column {position + 1} has no header)")
             continue
         if key in catalogue.refused:
-            refused.append(header.strip())
+            refused.append(mask_text(header.strip()))
             continue
-        if key not in catalogue.aliases:
-            unknown.append(header.strip())
+        target = catalogue.aliases.get(key)
+        fallback = catalogue.fallback_aliases.get(key)
+        if target is None and fallback is not None and fallback not in named:
+            target = fallback
+        if target is None:
+            unknown.append(mask_text(header.strip()))
             continue
-        kind, name = catalogue.aliases[key]
+        kind, name = target
         if name in targets[kind]:
             first = headers[targets[kind][name]].strip()
             raise FileRejected(

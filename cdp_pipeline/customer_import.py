@@ -65,7 +65,7 @@ def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
     )
     identities = (
         ", ".join(
-            f"{'clean_text' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}"
+            f"{'exact_key' if catalogue.identity_types[name].case_sensitive else 'normalize_key'}"
             f"(without_placeholder(c{pos})) "
             f"AS {quote_ident(name)}"
             for name, pos in mapping.identities.items()

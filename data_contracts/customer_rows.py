@@ -3,6 +3,10 @@
 Cleaning happens in SQL (``sql/macros.sql``); this contract judges the cleaned values. Each
 check is named after the reason code it reports, so pandera's failure cases *are* the row
 verdicts. Validation runs over Arrow batches, so memory stays flat on large files.
+
+Keys reach it as a reader sees them (``visible_key``): format characters such as a zero-width
+space or a direction override are removed and full-width forms folded before the check, so an
+address typed with one is judged, and matched, as the address without it (issue 14 item 9).
 """
 
 from __future__ import annotations

@@ -16,16 +16,18 @@ CREATE OR REPLACE MACRO mobile_ascii(s) AS
     list_transform([s], lambda v: CASE WHEN strlen(v) = length(v) THEN v
                                        ELSE translate(v, '０１２３４５６７８９＋－（）　', '0123456789+-() ') END)[1];
 
--- Mobile (SPEC §2): full-width digits, spaces of every kind (and invisible zero-width marks),
--- dashes of every kind (- ‐ ‑ ‒ – — ― − ﹣ －), brackets, leading apostrophes, an XLSX float
--- suffix (13800138000.0) and the +86 / 0086 / 86 prefixes and a leading 0 (also both: +86 0138...)
--- go; what remains should be 11 digits from 1. Anything else is kept as cleaned, so the contract
--- flags the row invalid_mobile. Cleaning is idempotent: a cleaned value cleans to itself.
+-- Mobile (SPEC §2): full-width digits, spaces of every kind, invisible format characters
+-- (Unicode Cf: zero-width marks, BOMs, and the direction marks and embeddings that phones and
+-- chat apps wrap numbers in, as U+202A ... U+202C), dashes of every kind (- ‐ ‑ ‒ – — ― − ﹣ －),
+-- brackets, leading apostrophes, an XLSX float suffix (13800138000.0) and the +86 / 0086 / 86
+-- prefixes and a leading 0 (also both: +86 0138...) go; what remains should be 11 digits from 1.
+-- Anything else is kept as cleaned, so the contract flags the row invalid_mobile. Cleaning is
+-- idempotent: a cleaned value cleans to itself.
 CREATE OR REPLACE MACRO mobile_cleaned(raw) AS
     regexp_replace(
         regexp_replace(
             regexp_replace(mobile_ascii(raw),
-                           '[\s\p{Zs}\x0B\x{200B}-\x{200F}\x{2060}\x{FEFF}()\-\x{2010}-\x{2015}\x{2212}\x{FE63}]', '', 'g'),
+                           '[\s\p{Zs}\p{Cf}\x0B()\-\x{2010}-\x{2015}\x{2212}\x{FE63}]', '', 'g'),
             '^''+', ''),
         '^(\+?\d+)\.0+$', '\1');
 -- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning.
@@ -33,11 +35,40 @@ CREATE OR REPLACE MACRO normalize_mobile(raw) AS
     CASE WHEN regexp_full_match(raw, '1\d{10}') THEN raw
          ELSE nullif(regexp_replace(mobile_cleaned(raw), '^(?:\+?86|0086)?0?(1\d{10})$', '\1'), '') END;
 
--- Email: trimmed, lower-cased and in Unicode NFC (as email-validator normalises, so one address
--- typed in composed or decomposed accents is one address); the contract checks its shape.
 -- (nfc_normalize stops at a NUL character, so text holding one is left as it is.)
 CREATE OR REPLACE MACRO nfc(s) AS CASE WHEN contains(s, chr(0)) THEN s ELSE nfc_normalize(s) END;
-CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(nfc(strip_space(raw))), '');
+
+-- Invisible characters. A key (customer ID, identity, email) or a tag is what a reader sees, so
+-- one person is one customer and nothing stored shows as other text:
+-- - full-width ASCII (U+FF01-FF5E, what a Chinese input method types in full-width mode) and the
+--   ideographic space fold to ASCII, as NFKC folds them: ＶＩＰ is VIP, ａ＠ｘ．ｃｎ is a@x.cn. (Only
+--   cells holding one are split into characters; NFKC's other compatibility characters, such as
+--   ligatures, circled or mathematical letters, are no input-method forms and are kept.)
+-- - every format character (Unicode Cf: zero-width space, joiners, word joiner, BOM, soft hyphen,
+--   direction marks, embeddings, overrides and isolates) is removed, not refused: it is invisible,
+--   so the address without it is the one a reader saw (a@x.cn with a zero-width space typed in
+--   is a@x.cn), and a stored value then shows as itself (a tag \u202ePIV, shown as "VIP", is PIV);
+-- - then NFC, so composed and decomposed accents are one key (as email-validator normalises).
+-- ASCII text (most cells) holds none of these and skips it all.
+-- (Macros expand inline and these are called on a column: a lambda binding the argument once
+-- would cost more than reading the column again, so the common cells take a plain CASE.)
+CREATE OR REPLACE MACRO fold_width(s) AS
+    array_to_string(list_transform(string_split(s, ''), lambda c:
+        CASE WHEN c BETWEEN '！' AND '～' THEN chr(unicode(c) - 65248) WHEN c = '　' THEN ' ' ELSE c END), '');
+CREATE OR REPLACE MACRO visible_key(raw) AS
+    CASE WHEN strlen(raw) = length(raw) THEN raw
+         WHEN NOT regexp_matches(raw, '[\p{Cf}\x{3000}\x{FF01}-\x{FF5E}]') THEN nfc(raw)
+         ELSE list_transform([regexp_replace(fold_width(raw), '\p{Cf}', '', 'g')], lambda w: nfc(w))[1] END;
+
+-- Free text (names, custom attributes, sources) keeps what was typed, full-width letters too, but
+-- loses the format characters that hide in it or make it show as other text; ZWNJ and ZWJ
+-- (U+200C, U+200D) stay, as emoji sequences and Persian or Indic names need them.
+CREATE OR REPLACE MACRO visible_text(raw) AS
+    CASE WHEN strlen(raw) = length(raw) OR NOT regexp_matches(raw, '[^\P{Cf}\x{200C}\x{200D}]') THEN raw
+         ELSE regexp_replace(raw, '[^\P{Cf}\x{200C}\x{200D}]', '', 'g') END;
+
+-- Email: a visible key, trimmed and lower-cased; the contract checks its shape.
+CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(visible_key(raw))), '');
 
 -- A cell that only says "no value" (NULL, null, \N, None, N/A, #N/A, 无, 空: what database tools,
 -- scripts and hand-made lists write for a missing value) is an empty cell: otherwise a NULL mobile
@@ -50,10 +81,12 @@ CREATE OR REPLACE MACRO without_placeholder(raw) AS
          THEN NULL ELSE raw END;
 
 -- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
-CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(raw), '');
+CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(visible_text(raw)), '');
 
--- Case-insensitive keys (customer ID, declared identity types) compare upper-cased.
-CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(strip_space(raw)), '');
+-- Case-insensitive keys (customer ID, declared identity types) compare upper-cased; WeChat ids
+-- keep their case exactly (exact_key).
+CREATE OR REPLACE MACRO normalize_key(raw) AS nullif(upper(strip_space(visible_key(raw))), '');
+CREATE OR REPLACE MACRO exact_key(raw) AS nullif(strip_space(visible_key(raw)), '');
 
 -- Dates: ISO, 2024/5/1, 2024年5月1日, 2024.5.1, 20240501, with or without a time (also with
 -- fractions of a second, as an XLSX date-time reads, or ISO's T), or an Excel serial day number
@@ -105,11 +138,12 @@ CREATE OR REPLACE MACRO normalize_city(raw) AS (
     END
 );
 
--- Tags: one cell may hold several, split on , ， ; ； |, each trimmed; empty pieces go. Tag names
--- compare case-insensitively (customer_tag_assignments.sql), so "VIP,vip" is one tag: the first
--- spelling is kept, in cell order.
+-- Tags: one cell may hold several, split on , ， ; ； | (｜ too: the cell is a visible key first,
+-- so ＶＩＰ is VIP), each trimmed; empty pieces go. Tag names compare case-insensitively
+-- (customer_tag_assignments.sql), so "VIP,vip" is one tag: the first spelling is kept, in cell order.
 CREATE OR REPLACE MACRO tag_pieces(raw) AS
-    list_filter(list_transform(regexp_split_to_array(coalesce(raw, ''), '[,，;；|]'), lambda t: strip_space(t)),
+    list_filter(list_transform(regexp_split_to_array(coalesce(visible_key(raw), ''), '[,，;；|]'),
+                               lambda t: strip_space(t)),
                 lambda t: t <> '');
 -- (Each list is bound once to a lambda parameter, so the split and the lower-casing run once per
 -- cell rather than once per tag.)

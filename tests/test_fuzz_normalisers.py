@@ -39,10 +39,18 @@ SLOW = fuzz_settings(25)
 WHITE = " \t\n\x0b\x0c\r\u00a0\u3000\ufeff"
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 TO_ASCII = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
+# Unicode format characters (category Cf): zero-width spaces and joiners, the word joiner, BOMs,
+# soft hyphens, direction marks, embeddings, overrides and isolates. Keys and tags lose them all;
+# free text keeps ZWNJ and ZWJ (sql/macros.sql visible_key, visible_text).
+FORMAT_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+# The full-width forms an input method types (NFKC folds them to ASCII) and the ideographic space.
+FULL_WIDTH_FORMS = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000"]
 # Characters a mobile cell may carry around its digits, which cleaning removes anywhere.
-MOBILE_DECORATION = frozenset(
-    " \t\n\r\x0b\x0c()-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
-) | {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs"}
+MOBILE_DECORATION = (
+    frozenset(" \t\n\r\x0b\x0c()-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63")
+    | {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs"}
+    | frozenset(FORMAT_CHARACTERS)
+)
 SEPARATORS = [
     "",
     " ",
@@ -57,6 +65,10 @@ SEPARATORS = [
     "\u3000",
     "\u2009",
     "\u200b",
+    "\u2060",
+    "\u00ad",
+    "\u200e",
+    "\u202c",
     "(",
     ")",
     "（",
@@ -88,8 +100,9 @@ Where normalize_mobile deliberately differs from phonenumbers (region CN):
 2. A cell is one number: phonenumbers extracts a number from text around it ("tel:", "ext. 5",
    letters, '#'); we keep such a cell as it is and the contract flags it invalid_mobile. We never
    turn a cell into a *different* valid number than phonenumbers does.
-3. We also remove decorations phonenumbers does not know (zero-width marks, leading apostrophes
-   as Excel and Tmall write them, an XLSX float suffix .0): more spellings accepted, same number.
+3. We also remove decorations phonenumbers does not know (every format character: zero-width
+   marks, BOMs, the direction controls phones wrap copied numbers in; leading apostrophes as Excel
+   and Tmall write them, an XLSX float suffix .0): more spellings accepted, same number.
 """
 
 EMAIL_DIFFERENCES = """
@@ -102,6 +115,11 @@ Where the email cleaning + contract deliberately differ from email-validator (ch
    valid one into Unicode and refuses a broken one, and refuses a non-ASCII top-level label whose
    punycode ends in a digit. Addresses with an xn-- label or a non-ASCII top-level label are only
    held to "valid for email-validator ⇒ accepted, as the same domain in either form".
+4. Format characters (zero-width space, joiners, BOM, soft hyphen, direction marks and overrides)
+   are removed and full-width forms folded to ASCII (NFKC) before the address is judged:
+   email-validator refuses the first and keeps full-width letters of a local part as another
+   address. An address is judged as a reader sees it (visible_key), so one person typing
+   a@x.cn with an invisible character, or in full-width mode, is one customer (issue 14 item 9).
 """
 
 
@@ -130,8 +148,36 @@ def strip_white(text: str) -> str:
     return text.strip(WHITE)
 
 
+def visible_key(text: str) -> str:
+    """What the key cleaning keeps of ``text`` (the reference model): no format characters,
+    full-width forms as ASCII, NFC. Where ``text`` holds no other compatibility character, this
+    is NFKC itself (test_visible_key_is_nfkc_without_format_characters)."""
+    folded = "".join(
+        unicodedata.normalize("NFKC", c) if c in FULL_WIDTH_SET else c for c in text if unicodedata.category(c) != "Cf"
+    )
+    return unicodedata.normalize("NFC", folded)
+
+
+def visible_text(text: str) -> str:
+    """What free-text cleaning keeps of ``text``: everything but format characters other than ZWNJ/ZWJ."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf" or c in "\u200c\u200d")
+
+
+FULL_WIDTH_SET = frozenset(FULL_WIDTH_FORMS)
 any_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 padding = st.text(st.sampled_from(WHITE), max_size=3)
+invisible = st.sampled_from(FORMAT_CHARACTERS)
+# Text as hostile and careless files write it: any character, often a format character or a
+# full-width form, letters with combining accents.
+invisible_text = st.text(
+    st.one_of(
+        st.characters(codec="utf-8", exclude_categories=["Cs"]),
+        invisible,
+        st.sampled_from(FULL_WIDTH_FORMS),
+        st.sampled_from("aeVIP张 @.\u0301\u0308"),
+    ),
+    max_size=30,
+)
 
 
 # --- mobile ------------------------------------------------------------------------------
@@ -149,7 +195,9 @@ def mobile_spelling(draw, number: str | None = None) -> tuple[str, str]:
     prefix = draw(st.sampled_from(PREFIXES)) + draw(st.sampled_from(SEPARATORS))
     quote = draw(st.sampled_from(["", "'", "''", "' "]))
     suffix = draw(st.sampled_from(["", "", ".0", ".00"]))
-    return number, draw(padding) + quote + prefix + body + suffix + draw(padding)
+    # Phones and chat apps wrap a copied number in direction controls (U+202A ... U+202C).
+    opening, closing = draw(st.sampled_from([("", ""), ("\u202a", "\u202c"), ("\u2066", "\u2069"), ("\ufeff", "")]))
+    return number, draw(padding) + opening + quote + prefix + body + suffix + closing + draw(padding)
 
 
 def mutated(spelling: st.SearchStrategy[tuple[str, str]]) -> st.SearchStrategy[str]:
@@ -172,6 +220,7 @@ def mutated(spelling: st.SearchStrategy[tuple[str, str]]) -> st.SearchStrategy[s
 
 mobile_like = st.one_of(
     any_text,
+    invisible_text,
     st.text(st.sampled_from("0123456789０１２３４５６７８９+＋-－()（） .'\u3000\u00a0"), max_size=20),
     mutated(mobile_spelling()),
     mobile_spelling().map(lambda pair: pair[1]),
@@ -354,7 +403,19 @@ def email_mutation(draw) -> str:
     return text[:at] + char + text[at:] if draw(st.booleans()) else text[:at] + text[at + 1 :]
 
 
-email_like = st.one_of(email_address(), email_mutation())
+@st.composite
+def email_in_disguise(draw) -> str:
+    """An address with format characters typed in (a zero-width space, a right-to-left override)
+    and some characters in full-width form (ａ＠ｘ．ｃｎ)."""
+    text = draw(st.one_of(email_address(), email_mutation()))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(invisible) + text[at:]
+    to_full_width = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
+    return "".join(c.translate(to_full_width) if draw(st.booleans()) and draw(st.booleans()) else c for c in text)
+
+
+email_like = st.one_of(email_address(), email_mutation(), email_in_disguise())
 
 
 @FAST
@@ -369,7 +430,7 @@ def test_email_trimmed_lower_cased_idempotent(duck, batch):
     once = macro(duck, "normalize_email")(batch)
     assert macro(duck, "normalize_email")(once) == once
     for raw, out in zip(batch, once, strict=True):
-        assert (out is None) == (raw is None or strip_white(raw) == "")
+        assert (out is None) == (raw is None or strip_white(visible_key(raw)) == "")
         if out is not None:
             assert strip_white(out) == out
             if raw.isascii():
@@ -390,8 +451,9 @@ def test_email_agrees_with_email_validator(duck, batch):
     (lower-cased: difference 1); invalid ⇔ the contract flags the row invalid_email."""
     cleaned = macro(duck, "normalize_email")(batch)
     for raw, ours, accepted in zip(batch, cleaned, _contract_accepts(cleaned), strict=True):
-        oracle = _oracle_email(strip_white(raw))
-        if "xn--" not in raw.lower() and (ours or "").rsplit(".", 1)[-1].isascii():  # difference 3
+        seen = strip_white(visible_key(raw))  # difference 4: judged as a reader sees it
+        oracle = _oracle_email(seen)
+        if "xn--" not in seen.lower() and (ours or "").rsplit(".", 1)[-1].isascii():  # difference 3
             assert accepted == (oracle is not None), (raw, ours, oracle)
         if oracle is not None:
             assert accepted, (raw, ours, oracle)
@@ -404,12 +466,26 @@ def test_email_agrees_with_email_validator(duck, batch):
 
 
 @FAST
-@given(st.lists(any_text, min_size=1, max_size=50))
+@given(st.lists(st.one_of(any_text, invisible_text), min_size=1, max_size=50))
 def test_email_contract_lets_no_free_text_in(duck, batch):
     cleaned = macro(duck, "normalize_email")(batch)
     for raw, ours, accepted in zip(batch, cleaned, _contract_accepts(cleaned), strict=True):
         if accepted:
-            assert _oracle_email(strip_white(raw)) is not None, (raw, ours)
+            assert _oracle_email(strip_white(visible_key(raw))) is not None, (raw, ours)
+
+
+@FAST
+@given(st.lists(email_in_disguise(), min_size=1, max_size=50))
+def test_email_with_invisible_characters_is_the_address_a_reader_sees(duck, batch):
+    """Issue 14 item 9: a zero-width space or a direction override typed into an address made it
+    another valid address, so one person became two customers (email-validator refuses both
+    forms). Now the address is the one without them, full-width forms as ASCII: the same
+    customer as the clean address, and nothing stored holds a format character."""
+    cleaned = macro(duck, "normalize_email")(batch)
+    plain = macro(duck, "normalize_email")([visible_key(raw) for raw in batch])
+    assert cleaned == plain
+    for raw, ours in zip(batch, cleaned, strict=True):
+        assert ours is None or not any(unicodedata.category(c) == "Cf" or c in FULL_WIDTH_SET for c in ours), raw
 
 
 def _contract_accepts(cleaned: list[str | None]) -> list[bool]:
@@ -562,12 +638,58 @@ def test_whole_numbers_parse_and_fractions_do_not(duck, spelled, other):
 @FAST
 @given(st.lists(st.one_of(st.none(), any_text), min_size=1, max_size=50))
 def test_text_and_keys_trimmed_idempotent(duck, batch):
-    for name in ("clean_text", "normalize_key"):
+    for name, visible in (("clean_text", visible_text), ("normalize_key", visible_key), ("exact_key", visible_key)):
         once = macro(duck, name)(batch)
         assert macro(duck, name)(once) == once
         for raw, out in zip(batch, once, strict=True):
-            assert (out is None) == (raw is None or strip_white(raw) == "")
+            assert (out is None) == (raw is None or strip_white(visible(raw)) == "")
             assert out is None or out == strip_white(out)
+
+
+@FAST
+@given(st.lists(st.one_of(st.none(), invisible_text), min_size=1, max_size=50))
+def test_keys_hold_no_format_character_or_full_width_form_and_text_keeps_what_was_typed(duck, batch):
+    """Issue 14 item 9: keys (customer ID, identities, emails) are their visible form (the
+    reference model visible_key); free text only loses format characters other than ZWNJ/ZWJ."""
+    expected_keys = [None if v is None else strip_white(visible_key(v)) or None for v in batch]
+    assert macro(duck, "exact_key")(batch) == expected_keys
+    assert macro(duck, "normalize_key")(batch) == apply(duck, "upper(v)", expected_keys)
+    expected_text = [None if v is None else strip_white(visible_text(v)) or None for v in batch]
+    assert macro(duck, "clean_text")(batch) == expected_text
+
+
+@FAST
+@given(
+    st.lists(
+        st.text(
+            st.one_of(
+                st.sampled_from(FULL_WIDTH_FORMS),
+                invisible,
+                st.sampled_from("abcVIP@.-_ 张三老客\u0301\u0308"),
+                st.characters(codec="utf-8", exclude_categories=["Cs"]).filter(
+                    lambda c: unicodedata.normalize("NFKC", c) == unicodedata.normalize("NFC", c)
+                ),
+            ),
+            max_size=30,
+        ),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_visible_key_is_nfkc_without_format_characters(duck, batch):
+    """Issue 14 item 9: the oracle. On text whose compatibility characters are full-width forms,
+    the key cleaning is unicodedata's NFKC of the text without its format characters."""
+    without_format = ["".join(c for c in v if unicodedata.category(c) != "Cf") for v in batch]
+    nfkc = [unicodedata.normalize("NFKC", v) for v in without_format]
+    assert [visible_key(v) for v in batch] == nfkc
+    assert macro(duck, "exact_key")(batch) == [strip_white(v) or None for v in nfkc]
+
+
+def test_visible_key_keeps_other_compatibility_characters(macros):
+    """Issue 14 item 9: the documented difference from NFKC. Ligatures, circled, super-/subscript
+    and mathematical characters are no input-method forms and are kept (ﬁ, ①, ², 𝐕 are not folded)."""
+    for text in ("ﬁ", "①", "x²", "𝐕𝐈𝐏", "㈱"):
+        assert macros("exact_key", text) == text != unicodedata.normalize("NFKC", text)
 
 
 # --- gender, province, city ---------------------------------------------------------------
@@ -702,7 +824,12 @@ def test_region_parsed_from_tmall_address(duck, addresses, other):
 # --- tags --------------------------------------------------------------------------------
 
 tag_text = st.text(
-    st.one_of(st.sampled_from("abcABCvipVIP老客新客 -_"), st.characters(codec="utf-8", categories=["L", "N"])),
+    st.one_of(
+        st.sampled_from("abcABCvipVIP老客新客 -_"),
+        st.characters(codec="utf-8", categories=["L", "N"]),
+        invisible,
+        st.sampled_from(FULL_WIDTH_FORMS),
+    ),
     max_size=6,
 )
 
@@ -727,20 +854,24 @@ def _expected_tags(pieces: list[str]) -> list[str]:
     )
 )
 def test_tags_split_trimmed_deduplicated_case_insensitively(duck, cells):
+    """Issue 14 item 9: a tags cell is a visible key first (format characters gone, full-width forms as ASCII, so
+    ＶＩＰ and \u202ePIV are the tags VIP and PIV), then split on , ， ; ； | (｜ folds to |)."""
     texts, expected = [], []
     for pieces, separators in cells:
         words = [p + t + q for p, t, q in pieces]
-        texts.append("".join(w + s for w, s in zip(words, separators, strict=False)))
-        expected.append(_expected_tags(words))
+        text = "".join(w + s for w, s in zip(words, separators, strict=False))
+        texts.append(text)
+        expected.append(_expected_tags(re.split("[,，;；|]", visible_key(text))))
     assume(all(all(t.lower() == unicodedata.normalize("NFC", t).lower() for t in e) for e in expected))
     assert macro(duck, "split_tags")(texts) == expected
 
 
 @FAST
-@given(st.lists(st.one_of(st.none(), any_text), min_size=1, max_size=50))
+@given(st.lists(st.one_of(st.none(), any_text, invisible_text), min_size=1, max_size=50))
 def test_tags_never_empty_padded_or_duplicated(duck, batch):
     for raw, tags in zip(batch, macro(duck, "split_tags")(batch), strict=True):
         assert not any(re.search("[,，;；|]", t) or t != strip_white(t) or t == "" for t in tags), (raw, tags)
+        assert not any(unicodedata.category(c) == "Cf" or c in FULL_WIDTH_SET for t in tags for c in t), (raw, tags)
         lowered = apply(duck, "list_transform(v::VARCHAR[], lambda u: lower(u))", [tags])[0] if tags else []
         assert len(set(lowered)) == len(lowered)
 

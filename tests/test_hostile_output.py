@@ -8,11 +8,15 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from fuzz_profiles import fuzz_settings
 from hypothesis import example, given
@@ -554,3 +558,86 @@ def test_a_300000_character_name_cell_imports_in_seconds_and_previews_are_cut(cd
     assert query("SELECT length(name) FROM customers ORDER BY name") == [(LONG_CELL,), (LONG_CELL + 18,)]
     failed = Path(summary["failure_file"]).read_text(encoding="utf-8-sig").splitlines()
     assert failed[1].startswith("1" * LONG_CELL + ",12345,")
+
+
+# --- 4. Personal data in header names --------------------------------------------------------------
+
+# A data row pasted over the header row: its mobile, email and openid became column names.
+HEADER_LEAK_FILE = (
+    f"手机号码,{MOBILES[0]},{EMAILS[0]},{OPENIDS[0]}\n"
+    f"{MOBILES[1]},{MOBILES[2]},{EMAILS[1]},{OPENIDS[1]}\n"
+    f"12345,{MOBILES[3]},{EMAILS[2]},{OPENIDS[2]}\n"  # invalid mobile: fails, so a failure file is written
+)
+MASKED_HEADERS = ["138****8000", "z***@example.com", "oAb****Yz1"]
+
+
+def test_header_names_holding_personal_data_are_masked_in_summary_and_batches(cdp: CdpPaths, run_import, query) -> None:
+    """Issue 14 item 10: header names are masked like cells in the summary and import_batches;
+    the failure file gives the header row back as it was, as it gives cells."""
+    source = cdp.home / "header_leak.csv"
+    source.write_text(HEADER_LEAK_FILE, encoding="utf-8")
+    summary = run_import(source)
+    assert (summary["created"], summary["failed"]) == (1, 1)
+    assert summary["unknown_columns"] == MASKED_HEADERS
+    stored = query("SELECT CAST(unknown_columns AS VARCHAR) FROM import_batches")[0][0]
+    assert json.loads(stored) == MASKED_HEADERS
+    assert leaks(json.dumps(summary, ensure_ascii=False)) == []
+    header = read_failure_csv(Path(summary["failure_file"]))[0]
+    assert header == ["手机号码", MOBILES[0], EMAILS[0], OPENIDS[0], "row_number", "reason_code", "reason"]
+
+    # A batch recorded before header names were masked is masked when it is reported again.
+    raw = json.dumps([MOBILES[0], EMAILS[0], OPENIDS[0]])
+    with duckdb.connect(str(cdp.warehouse)) as con:
+        con.execute("UPDATE import_batches SET unknown_columns = CAST(? AS JSON)", [raw])
+    again = run_import(source)
+    assert again["status"] == "already_imported" and again["unknown_columns"] == MASKED_HEADERS
+
+
+def test_cli_masks_header_names_in_import_and_dry_run_output(cdp: CdpPaths, tmp_path: Path) -> None:
+    """Issue 14 item 10: the real `cdp import customers` (--json, text, --dry-run, --dry-run --json)."""
+    source = tmp_path / "header_leak.csv"
+    source.write_text(HEADER_LEAK_FILE, encoding="utf-8")
+    environment = {**os.environ, "CDP_HOME": str(cdp.home), "DAGSTER_HOME": str(cdp.home / "dagster")}
+    cdp_command = str(Path(sys.executable).with_name("cdp"))
+    outputs = []
+    for args in (["--dry-run"], ["--dry-run", "--json"], ["--json"], ["--force"]):
+        result = subprocess.run(
+            [cdp_command, "import", "customers", str(source), *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert leaks(result.stdout + result.stderr) == [], args
+        outputs.append(result.stdout)
+    dry_run_text, dry_run_json, import_json, import_text = outputs
+    assert f"unknown columns: {', '.join(MASKED_HEADERS)}" in dry_run_text
+    assert json.loads(dry_run_json)["unknown_columns"] == MASKED_HEADERS
+    assert json.loads(import_json)["unknown_columns"] == MASKED_HEADERS
+    assert f"unknown columns (ignored): {', '.join(MASKED_HEADERS)}" in import_text
+
+
+def test_dagster_metadata_masks_header_names(cdp: CdpPaths, defs) -> None:
+    """Issue 14 item 10: the materialization metadata of a customer import (the staging step's
+    column lists and the summary) and the whole event log show header names masked."""
+    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.settings import CustomerImportSettings
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
+    source = cdp.home / "header_leak.csv"
+    source.write_text(HEADER_LEAK_FILE, encoding="utf-8")
+    key = partition_key_for(file_sha256(source))
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("customer_files", [key])
+    result = defs.resolve_job_def("customer_import").execute_in_process(
+        partition_key=key,
+        instance=instance,
+        run_config=customer_import_run_config(str(source), CustomerImportSettings()),
+    )
+    assert result.success
+    staging = result.asset_materializations_for_node("customer_staging_rows")[0].metadata
+    assert staging["unknown_columns"].value == ", ".join(MASKED_HEADERS)
+    summary = result.asset_materializations_for_node("customer_base")[0].metadata["summary"].value
+    assert summary["unknown_columns"] == MASKED_HEADERS
+    assert leaks(event_log_text(instance)) == []

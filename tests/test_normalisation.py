@@ -255,3 +255,104 @@ def test_rule_malformed_email_is_invalid_email(email):
     from data_contracts.customer_rows import EMAIL
 
     assert re.fullmatch(EMAIL, email) is None
+
+
+# --- invisible characters and full-width forms (issue 14 item 9) ------------------------------
+
+ZWSP, ZWJ, RLO, PDF, LRE, BOM, SOFT_HYPHEN = "\u200b", "\u200d", "\u202e", "\u202c", "\u202a", "\ufeff", "\u00ad"
+
+
+@pytest.mark.parametrize(
+    ("macro", "raw", "expected"),
+    [
+        ("normalize_email", f"a@x{ZWSP}.cn", "a@x.cn"),
+        ("normalize_email", f"a{RLO}@x.cn", "a@x.cn"),
+        ("normalize_email", "ａ＠ｘ．ｃｎ", "a@x.cn"),
+        ("normalize_email", f"{SOFT_HYPHEN}Zhang.San@Example.CN{BOM}", "zhang.san@example.cn"),
+        ("normalize_mobile", f"{LRE}+86 138-0013-8000{PDF}", "13800138000"),
+        ("normalize_mobile", f"138{SOFT_HYPHEN}0013{ZWJ}8000", "13800138000"),
+        ("normalize_key", "Ｃ０００００００００１", "C0000000001"),
+        ("normalize_key", f"c{ZWSP}0000000001", "C0000000001"),
+        ("exact_key", f"oAbCdEfGhIjKlMnOpQrStUvWxYz1{ZWSP}", "oAbCdEfGhIjKlMnOpQrStUvWxYz1"),
+        ("split_tags", f"ＶＩＰ，{RLO}PIV｜vip", ["VIP", "PIV"]),
+        ("clean_text", f"{RLO}三张", "三张"),
+        ("clean_text", "Ｊｏｈｎ", "Ｊｏｈｎ"),  # free text keeps what was typed
+        ("clean_text", f"👨{ZWJ}👩{ZWJ}👧", f"👨{ZWJ}👩{ZWJ}👧"),  # an emoji sequence needs its ZWJ
+    ],
+)
+def test_rule_keys_and_tags_are_what_a_reader_sees(macro, raw, expected, macros):
+    """Issue 14 item 9: format characters go, full-width forms fold (NFKC); free text keeps its
+    full-width letters and ZWJ/ZWNJ."""
+    assert macros(macro, raw) == expected
+
+
+def test_rule_invisible_characters_never_make_one_person_two_customers(make_csv, run_import, query):
+    """Issue 14 item 9: an email with a zero-width space or a right-to-left override, a full-width
+    address, customer ID or tag was another customer (or tag) than the one a reader sees."""
+    first = run_import(
+        make_csv(
+            [
+                ["手机号码", "邮箱", "微信openid", "客户标签"],
+                ["13800138000", "a@x.cn", "oAbCdEfGhIjKlMnOpQrStUvWxYz1", "VIP"],
+            ]
+        )
+    )
+    assert first["created"] == 1
+    again = run_import(
+        make_csv(
+            [
+                ["客户ID", "邮箱", "微信openid", "姓名", "客户标签"],
+                ["", f"a@x{ZWSP}.cn", "", f"{RLO}三张", f"ＶＩＰ,{RLO}PIV"],
+                ["", f"a{RLO}@x.cn", "", "", "vip"],
+                ["", "ａ＠ｘ．ｃｎ", "", "", ""],
+                ["", "", f"oAbCdEfGhIjKlMnOpQrStUvWxYz1{ZWSP}", "", ""],
+                ["Ｃ０００００００００１", "", "", "", ""],
+            ]
+        )
+    )
+    assert (again["created"], again["failed"]) == (0, 5), again  # one customer, five times: duplicates
+    again = run_import(make_csv([["邮箱", "姓名", "客户标签"], [f"a@x{ZWSP}.cn", f"{RLO}三张", f"ＶＩＰ,{RLO}PIV"]]))
+    assert (again["created"], again["updated"]) == (0, 1)
+    assert query("SELECT customer_id, email, name FROM customers") == [("C0000000001", "a@x.cn", "三张")]
+    assert query("SELECT name FROM tags ORDER BY name") == [("PIV",), ("VIP",)]
+    stored = query("SELECT email || name FROM customers UNION ALL SELECT name FROM tags")
+    assert not any(
+        re.search("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u00ad\uff01-\uff5e]", text) for (text,) in stored
+    )
+
+
+def test_cli_imports_invisible_characters_as_the_customer_a_reader_sees(tmp_path):
+    """Issue 14 item 9: the real `cdp import customers --json`: the second file's disguised
+    address, customer ID and tags land on the first file's customer and tag."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import duckdb
+
+    home = tmp_path / "cdp"
+    command = str(Path(sys.executable).with_name("cdp"))
+    environment = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    environment["CDP_HOME"] = str(home)
+    files = [
+        ("first.csv", "手机号码,邮箱,客户标签\n13800138000,a@x.cn,VIP\n"),
+        ("second.csv", f'邮箱,姓名,客户标签\na@x{ZWSP}.cn,{RLO}三张,"ＶＩＰ,{RLO}PIV"\n'),
+    ]
+    summaries = []
+    for name, text in files:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        result = subprocess.run(
+            [command, "import", "customers", str(tmp_path / name), "--json"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        summaries.append(json.loads(result.stdout))
+    assert [(s["created"], s["updated"], s["failed"]) for s in summaries] == [(1, 0, 0), (0, 1, 0)]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT email, name FROM customers").fetchall() == [("a@x.cn", "三张")]
+        assert con.execute("SELECT name FROM tags ORDER BY name").fetchall() == [("PIV",), ("VIP",)]

@@ -16,7 +16,7 @@ from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
-from dagster_project.defs.shared.metadata import markdown_table, table_results
+from dagster_project.defs.shared.metadata import column_names, markdown_table, table_results
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 
 GROUP = "customers"
@@ -129,8 +129,8 @@ def customer_staging_rows(
             "status": staged.status,
             "rows": rows,
             "encoding": staged.encoding,
-            "refused_columns": ", ".join(staged.refused) or "-",
-            "unknown_columns": ", ".join(staged.unknown) or "-",
+            "refused_columns": column_names(staged.refused),
+            "unknown_columns": column_names(staged.unknown),
         }
     )
 

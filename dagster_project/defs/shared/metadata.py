@@ -15,6 +15,12 @@ def markdown_table(rows: list[dict]) -> dg.MetadataValue:
     return dg.MetadataValue.md(mask_text(pd.DataFrame(preview_rows(rows)).to_markdown(index=False)))
 
 
+def column_names(names: list[str]) -> str:
+    """A file's column names for metadata, masked like cells (a data row above the header makes
+    mobiles and emails column names); "-" for none."""
+    return mask_text(", ".join(names)) or "-"
+
+
 def table_results(tables: tuple[str, ...], summary: dict, row_counts: dict[str, int]):
     """One materialization per table a batch wrote, with the batch and the table's size."""
     for table in tables:
