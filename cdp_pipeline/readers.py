@@ -32,6 +32,17 @@ import pyarrow.compute as pc
 
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.line_encodings import (
+    binary_reason,
+    census,
+    is_text_in_no_encoding,
+    legacy_looking_lines,
+    line_at,
+    mixed_reason,
+    non_ascii_lines,
+    not_utf8_reason,
+    utf8_looking_lines,
+)
 
 CHUNK_BYTES = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
@@ -163,8 +174,10 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     check_text(path, head)
-    if head.startswith(codecs.BOM_UTF8) or _decodes(path, "utf-8"):
+    if _decodes(path, "utf-8") and _all_utf8_text(path, head.startswith(codecs.BOM_UTF8)):
         return "utf-8"
+    if head.startswith(codecs.BOM_UTF8):
+        raise FileRejected(path, mixed_reason(census(path, "gb18030", CHUNK_BYTES), "gb18030", utf8_file=True))
     sample = head[: head.rfind(b"\n") + 1] or head
     first_line = sample.split(b"\n", 1)[0]
 
@@ -175,7 +188,29 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
         text = sample.decode(CODECS[name], errors="replace")
         return known, sum(text.count(c) for c in COMMON_CHINESE), -text.count("\ufffd")
 
-    return max(("gb18030", "big5"), key=score)
+    legacy = max(("gb18030", "big5"), key=score)
+    check_one_encoding(path, legacy)
+    return legacy
+
+
+def _all_utf8_text(path: Path, bom: bool) -> bool:
+    """A valid UTF-8 file is UTF-8 text unless lines of it are GBK/Big5 text that happens to be
+    valid UTF-8 (``legacy_looking_lines``): a few such lines are pasted rows, refused (a file
+    with a BOM is UTF-8 whatever it holds); when every non-ASCII line is such, the file is not
+    UTF-8 at all and the legacy codec reads it."""
+    pasted = legacy_looking_lines(path, CHUNK_BYTES)
+    if not pasted.count:
+        return True
+    if bom or non_ascii_lines(path, CHUNK_BYTES) > pasted.count:
+        raise FileRejected(path, not_utf8_reason(pasted))
+    return False
+
+
+def check_one_encoding(path: Path, legacy: str) -> None:
+    """Refuse a file detected as ``legacy`` (not valid UTF-8) whose lines are not all in one
+    encoding: read whole as GB18030, the UTF-8 lines of such a file would be stored as mojibake."""
+    if utf8_looking_lines(path, legacy, CHUNK_BYTES).count:
+        raise FileRejected(path, mixed_reason(census(path, legacy, CHUNK_BYTES), legacy))
 
 
 def _decodes(path: Path, name: str) -> bool:
@@ -221,19 +256,19 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
             quotes += part.count('"')
             out.write(marked)
 
+        ended_in_cr = False
         while True:
             chunk = source.read(CHUNK_BYTES)
+            # A CRLF split between two chunks is one line break, not two.
+            split_crlf = ended_in_cr and chunk.startswith(b"\n")
             try:
                 text = carry + decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
-                line = lines + _line_breaks(chunk[: max(error.start, 0)])
-                raise FileRejected(
-                    src,
-                    f"not valid {encoding.upper()} at byte {offset + error.start} (line {line}); "
-                    "choose the file's encoding with --encoding utf-8|gb18030|big5",
-                ) from None
+                line = lines + _line_breaks(chunk[: max(error.start, 0)]) - (split_crlf and error.start > 0)
+                raise FileRejected(src, _undecodable_reason(src, encoding, offset + error.start, line)) from None
             offset += len(chunk)
-            lines += _line_breaks(chunk)
+            lines += _line_breaks(chunk) - split_crlf
+            ended_in_cr = chunk.endswith(b"\r")
             if not chunk:
                 emit(text)
                 return NormalizedText(markers, quotes)
@@ -243,6 +278,18 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
                 continue
             emit(text[: cut + 1])
             carry = text[cut + 1 :]
+
+
+def _undecodable_reason(path: Path, encoding: str, byte: int, line: int) -> str:
+    """Why the file cannot be read as ``encoding`` from ``byte`` on: bytes that are text in no
+    encoding are binary content (or damage), whatever encoding was chosen; otherwise another
+    encoding may read it."""
+    if is_text_in_no_encoding(line_at(path, line, CHUNK_BYTES)):
+        return binary_reason(byte, line)
+    return (
+        f"not valid {encoding.upper()} at byte {byte} (line {line}); "
+        "choose the file's encoding with --encoding utf-8|gb18030|big5"
+    )
 
 
 def plain_utf8_counts(path: Path) -> NormalizedText | None:
