@@ -179,7 +179,7 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
     if head.startswith(codecs.BOM_UTF8):
         raise FileRejected(path, mixed_reason(census(path, "gb18030", CHUNK_BYTES), "gb18030", utf8_file=True))
     sample = head[: head.rfind(b"\n") + 1] or head
-    first_line = sample.split(b"\n", 1)[0]
+    first_line = re.split(rb"[\r\n]", sample, maxsplit=1)[0]  # CR-only files too
 
     def score(name: str) -> tuple[int, int, int]:
         """Known headers, then common characters (names, places), then fewest decoding errors."""

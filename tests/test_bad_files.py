@@ -8,6 +8,8 @@ A representative few also go through the real `cdp` command (exit 2, one line on
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import io
 import os
 import random
@@ -593,3 +595,188 @@ def test_cli_bad_odd_file_names_import_and_reject(folder, home):
     bad.write_bytes(b"")
     result = cdp(home, "import", "customers", str(bad))
     assert result.returncode == 2 and bad.name in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- one encoding per file (issue 14 items 8 and 14) ---------------------------------------
+
+
+def gbk_names_valid_as_utf8() -> list[str]:
+    """Common two-character names whose GBK bytes are valid UTF-8 by accident (郑伟 → ֣ΰ)."""
+    names = [s + g for s in "郑谢肖" for g in "伟强霞平英志"]
+    found = []
+    for name in names:
+        with contextlib.suppress(UnicodeDecodeError):
+            name.encode("gbk").decode("utf-8")
+            found.append(name)
+    assert len(found) >= 6
+    return found
+
+
+def lines_in(rows: list[str], encodings: dict[int, str], default: str = "utf-8") -> bytes:
+    """``rows`` as lines, line N (1-based) in ``encodings[N]`` or ``default``."""
+    return b"".join((row + "\n").encode(encodings.get(n, default)) for n, row in enumerate(rows, start=1))
+
+
+def customer_rows(count: int) -> list[str]:
+    surnames, given = "王李张刘陈杨黄赵吴周", "伟芳娜敏静丽强磊军洋"
+    return ["姓名,手机号码,城市"] + [
+        f"{surnames[i % 10]}{given[i // 10 % 10]},{13800000000 + i},{'广州' if i % 2 else '北京'}" for i in range(count)
+    ]
+
+
+def test_bad_utf8_file_with_gbk_rows_pasted_in_is_refused_naming_the_lines(folder, run_import, paths):
+    """Issue 14 item 8: a UTF-8 file with rows pasted in GBK was read whole as GB18030 and imported
+    200 garbled names as succeeded. It is refused, naming the lines that are not UTF-8."""
+    path = folder / "pasted.csv"
+    path.write_bytes(lines_in(customer_rows(200), {57: "gbk", 93: "gbk"}))
+    error = rejected(run_import, paths, path, "lines 57, 93: not UTF-8 like the rest of the file")
+    assert "(they look like GBK/GB18030); save the whole file in one encoding (CSV UTF-8)" in error.reason
+
+
+def test_bad_utf8_file_with_a_gbk_row_that_is_valid_utf8_is_refused(folder, run_import, paths):
+    """Issue 14 item 8: a pasted GBK row whose bytes are valid UTF-8 (郑伟 reads ֣ΰ) makes the
+    whole file valid UTF-8; it is still found by what its readings look like."""
+    rows = customer_rows(60)
+    rows[30] = f"{gbk_names_valid_as_utf8()[0]},13912345678,"
+    data = lines_in(rows, {31: "gbk"})
+    data.decode("utf-8")  # the file is valid UTF-8 ...
+    path = folder / "pasted_valid.csv"
+    path.write_bytes(data)
+    rejected(run_import, paths, path, "line 31: not UTF-8 like the rest of the file (it looks like GBK/GB18030)")
+
+
+def test_bad_utf8_bom_file_with_a_gbk_row_is_refused_naming_it(folder, run_import, paths):
+    """Issue 14 item 8: a UTF-8 file with a BOM holding one GBK row."""
+    path = folder / "bom.csv"
+    path.write_bytes(codecs.BOM_UTF8 + lines_in(customer_rows(20), {7: "gbk"}))
+    rejected(run_import, paths, path, "line 7: not UTF-8 like the rest of the file")
+
+
+def test_bad_many_pasted_lines_are_named_ten_and_counted(folder, run_import, paths):
+    """Issue 14 item 8: the first ten lines are named, the others counted."""
+    pasted = {n: "gbk" for n in range(40, 55)}
+    path = folder / "many.csv"
+    path.write_bytes(lines_in(customer_rows(100), pasted))
+    rejected(run_import, paths, path, "lines 40, 41, 42, 43, 44, 45, 46, 47, 48, 49 and 5 more: not UTF-8")
+
+
+def test_bad_gb18030_file_with_utf8_rows_pasted_in_is_refused_naming_them(folder, run_import, paths):
+    """Issue 14 item 8, the other way: a GBK file with UTF-8 rows is refused naming the UTF-8 rows
+    (read as GB18030 they would be mojibake), with the override for a wrong guess."""
+    path = folder / "gbk_pasted.csv"
+    path.write_bytes(lines_in(customer_rows(80), {12: "utf-8", 70: "utf-8"}, default="gbk"))
+    error = rejected(run_import, paths, path, "lines 12, 70: UTF-8, unlike the rest of the file (GBK/GB18030)")
+    assert "--encoding gb18030" in error.reason
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 1 << 20])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"])
+def test_bad_mixed_lines_are_found_whatever_the_line_ends_and_read_chunks(
+    chunk_bytes, line_end, monkeypatch, folder, run_import, paths
+):
+    """Issue 14 item 8: line numbers hold across the reader's chunks and for CRLF and CR files."""
+    monkeypatch.setattr("cdp_pipeline.readers.CHUNK_BYTES", chunk_bytes)
+    path = folder / "ends.csv"
+    path.write_bytes(lines_in(customer_rows(30), {5: "gbk", 22: "gbk"}).replace(b"\n", line_end.encode()))
+    rejected(run_import, paths, path, "lines 5, 22: not UTF-8")
+    path.write_bytes(lines_in(customer_rows(30), {5: "utf-8", 22: "utf-8"}, "gbk").replace(b"\n", line_end.encode()))
+    rejected(run_import, paths, path, "lines 5, 22: UTF-8, unlike the rest of the file (GBK/GB18030)")
+
+
+def test_bad_gb18030_file_with_rows_valid_as_utf8_imports_them_right(folder, run_import, query):
+    """Issue 14 item 8: a genuine GBK file is not flagged for rows that happen to be valid UTF-8
+    (short names like 郑伟, 谢强): they are read as GB18030 with the rest."""
+    accidental = gbk_names_valid_as_utf8()
+    rows = customer_rows(40) + [f"{name},{13900000000 + i}," for i, name in enumerate(accidental)]
+    valid_utf8 = [row for row in rows if not row.isascii() and _valid_utf8(row.encode("gbk"))]
+    assert len(valid_utf8) >= len(accidental)  # lines of this file that are valid UTF-8 by accident
+    path = folder / "gbk.csv"
+    path.write_bytes(lines_in(rows, {}, default="gbk"))
+    summary = run_import(path)
+    assert summary["encoding"] == "gb18030" and counts(summary) == (len(rows) - 1, len(rows) - 1, 0, 0, 0)
+    names = {name for (name,) in query("SELECT name FROM customers")}
+    assert set(accidental) <= names and "王伟" in names
+
+
+def test_bad_gbk_file_valid_as_utf8_throughout_is_read_as_gb18030(folder, run_import, query):
+    """Issue 14 item 8: an ASCII header and rows of such names make a GBK file valid UTF-8 as a
+    whole; it was imported as UTF-8 (֣ΰ); every non-ASCII line reads as GBK, so it is GB18030."""
+    accidental = gbk_names_valid_as_utf8()[:3]
+    path = folder / "gbk_ascii_header.csv"
+    path.write_bytes(
+        lines_in(["name,mobile"] + [f"{n},{13900000000 + i}" for i, n in enumerate(accidental)], {}, "gbk")
+    )
+    path.read_bytes().decode("utf-8")
+    summary = run_import(path)
+    assert summary["encoding"] == "gb18030"
+    assert sorted(n for (n,) in query("SELECT name FROM customers")) == sorted(accidental)
+
+
+def test_bad_big5_file_with_rows_valid_as_utf8_imports_them_right(folder, run_import, query):
+    """Issue 14 item 8: the same for Big5 (traditional names whose Big5 bytes are valid UTF-8)."""
+    common = [bytes((lead, trail)).decode("big5") for lead in range(0xC2, 0xC6) for trail in range(0xA1, 0xC0)]
+    accidental = [common[i] + common[i + 7] for i in range(0, 60, 6)]
+    assert all(_valid_utf8(name.encode("big5hkscs")) for name in accidental)
+    rows = ["姓名,手机,城市"] + [f"陳大文{i},{13800000000 + i},臺北" for i in range(30)]
+    rows += [f"{name},{13900000000 + i}," for i, name in enumerate(accidental)]
+    path = folder / "big5.csv"
+    path.write_bytes(lines_in(rows, {}, default="big5hkscs"))
+    summary = run_import(path)
+    assert summary["encoding"] == "big5" and summary["created"] == len(rows) - 1
+    assert set(accidental) <= {name for (name,) in query("SELECT name FROM customers")}
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name,mobile\n13800138000,Zhang\n", "姓名,手机号码\n张三,13800138000\n", "手机号码\n13800138000\n"],
+    ids=["ascii", "utf8", "no_final_text"],
+)
+def test_bad_utf8_text_with_a_binary_tail_is_refused_as_binary(text, folder, run_import, paths):
+    """Issue 14 item 14: valid UTF-8 followed by a binary tail was "not valid GB18030 at byte 42";
+    the real cause is named: binary content at the byte where the text ends."""
+    head = text.encode("utf-8")
+    path = folder / "tail.csv"
+    path.write_bytes(head + bytes(range(0x80, 0x100)) * 3)
+    line = text.count("\n") + 1
+    error = rejected(run_import, paths, path, f"binary content at byte {len(head)} (line {line})")
+    assert "not valid UTF-8, GB18030 or Big5 text" in error.reason and "GB18030 at byte" not in error.reason
+
+
+def test_bad_gb18030_file_with_a_binary_tail_is_refused_as_binary(folder, run_import, paths):
+    """Issue 14 item 14: the same after GB18030 text."""
+    head = "姓名,手机号码\n张三,13800138000\n".encode("gb18030")
+    path = folder / "gbk_tail.csv"
+    path.write_bytes(head + b"\xff\xfe\x80binary\xff")
+    rejected(run_import, paths, path, f"binary content at byte {len(head)} (line 3)")
+
+
+def test_cli_bad_mixed_encodings_exit_2_naming_the_lines(folder, home):
+    """Issue 14 item 8 through the real command: exit 2, one line naming the lines."""
+    path = folder / "pasted.csv"
+    path.write_bytes(lines_in(customer_rows(200), {57: "gbk", 93: "gbk"}))
+    assert_cli_rejected(
+        cdp(home, "import", "customers", str(path), "--json"), home, "pasted.csv", "lines 57, 93", "not UTF-8"
+    )
+    path.write_bytes(lines_in(customer_rows(50), {9: "utf-8"}, default="gbk"))
+    assert_cli_rejected(
+        cdp(home, "import", "customers", str(path), "--dry-run"), home, "pasted.csv", "line 9: UTF-8, unlike"
+    )
+
+
+def test_cli_bad_binary_tail_exits_2_naming_the_cause(folder, home):
+    """Issue 14 item 14 through the real command."""
+    head = "姓名,手机号码\n张三,13800138000\n".encode()
+    path = folder / "tail.csv"
+    path.write_bytes(head + bytes(range(0x80, 0x100)))
+    line = assert_cli_rejected(
+        cdp(home, "import", "customers", str(path)), home, "tail.csv", f"binary content at byte {len(head)} (line 3)"
+    )
+    assert "not valid GB18030" not in line
