@@ -341,7 +341,8 @@ class Census:
 
 
 def census(path: Path, legacy: str, chunk_bytes: int) -> Census:
-    """Each non-ASCII line as UTF-8, as ``legacy`` (or another legacy codec) or as no text at all."""
+    """Each non-ASCII line as UTF-8, as ``legacy`` (or another legacy codec) or as no text at
+    all; a valid UTF-8 line that reads as neither (José) is counted in no kind."""
     found = Census()
     number = 1
     for block, offset in _line_blocks(path, chunk_bytes):
@@ -352,6 +353,8 @@ def census(path: Path, legacy: str, chunk_bytes: int) -> Census:
                 if utf8_error is None:
                     if reads_as_utf8(line, legacy):
                         found.utf8.add(number, line)
+                    elif reads_as_legacy(line):  # GBK that happens to be valid UTF-8
+                        found.legacy.add(number, line)
                 elif is_text_in_no_encoding(line):
                     if not found.binary.count:
                         found.binary_byte = offset + match.start() + utf8_error

@@ -11,10 +11,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import json
 import os
 import random
+import struct
 import subprocess
 import sys
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -780,3 +783,284 @@ def test_cli_bad_binary_tail_exits_2_naming_the_cause(folder, home):
         cdp(home, "import", "customers", str(path)), home, "tail.csv", f"binary content at byte {len(head)} (line 3)"
     )
     assert "not valid GB18030" not in line
+
+
+# --- hostile workbooks (issue 14 item 7) ---------------------------------------------------
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+WORKBOOK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+        'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN_NS}" xmlns:r="http://schemas.openxmlformats'
+        '.org/officeDocument/2006/relationships"><sheets><sheet name="客户" sheetId="1" r:id="rId1"/></sheets>'
+        "</workbook>"
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.'
+        'openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+}
+HEADER_ROWS = (
+    '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+    '<row r="2"><c r="A2"><v>13800138000</v></c><c r="B2" t="s"><v>2</v></c></row>'
+)
+
+
+def hand_made_workbook(
+    path: Path,
+    rows: str = HEADER_ROWS,
+    dimension: str | None = None,
+    strings: tuple[str, ...] = ("手机号码", "姓名", "张三"),
+    unique_count: int | None = None,
+    padding: int = 0,
+) -> Path:
+    """A workbook written part by part, as a hostile one would be: ``rows`` is the sheetData,
+    ``padding`` bytes of white space follow it (streamed, so a large one costs no memory)."""
+    dimension_tag = f'<dimension ref="{dimension}"/>' if dimension else ""
+    shared = "".join(f"<si><t>{text}</t></si>" for text in strings)
+    count = len(strings) if unique_count is None else unique_count
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in WORKBOOK_PARTS.items():
+            archive.writestr(name, text)
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN_NS}" count="{len(strings)}" '
+            f'uniqueCount="{count}">{shared}</sst>',
+        )
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(f'<?xml version="1.0"?><worksheet xmlns="{MAIN_NS}">{dimension_tag}<sheetData>'.encode())
+            sheet.write(rows.encode())
+            for _ in range(padding >> 20):
+                sheet.write(b" " * (1 << 20))
+            sheet.write(b"</sheetData></worksheet>")
+    return path
+
+
+def with_declared_size(path: Path, part: str, size: int) -> Path:
+    """``path`` with ``part`` declaring ``size`` uncompressed bytes in its local and central
+    headers, whatever its data expands to (a header that lies)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(part).header_offset
+    struct.pack_into("<I", data, local + 22, size)
+    position = data.find(b"PK\x01\x02")
+    while position >= 0:
+        name_length = struct.unpack_from("<H", data, position + 28)[0]
+        if data[position + 46 : position + 46 + name_length] == part.encode():
+            struct.pack_into("<I", data, position + 24, size)
+        position = data.find(b"PK\x01\x02", position + 46)
+    path.write_bytes(bytes(data))
+    return path
+
+
+CAPPED_IMPORT = """
+import dataclasses, json, resource, sys
+from pathlib import Path
+from cdp_pipeline import settings
+from cdp_pipeline.customer_import import import_customer_file
+from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+home, source, limits = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+settings.XLSX_LIMITS = dataclasses.replace(settings.XLSX_LIMITS, **limits)
+try:
+    answer = {"summary": import_customer_file(Path(source), CustomerImportSettings(), CdpPaths(Path(home)).ensure())}
+except FileRejected as rejected:
+    answer = {"rejected": str(rejected)}
+peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({**answer, "peak_mib": peak // 1024}, ensure_ascii=False))
+"""
+TEST_ADDRESS_SPACE = 3 << 30  # a regression fails at once under this cap instead of taking the machine
+
+
+def _capped() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (TEST_ADDRESS_SPACE, TEST_ADDRESS_SPACE))
+
+
+def capped_import(home: Path, path: Path, **limits) -> dict:
+    """Import ``path`` in a fresh process under an address-space cap (with ``limits`` changed):
+    its answer and the peak memory of that process and the workbook reader it starts."""
+    result = subprocess.run(
+        [sys.executable, "-c", CAPPED_IMPORT, str(home), str(path), json.dumps(limits)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_capped,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_refused_in_bounded_memory(home: Path, path: Path, *words: str, **limits) -> str:
+    answer = capped_import(home, path, **limits)
+    assert "rejected" in answer, answer
+    message = answer["rejected"]
+    assert message.startswith(f"{path.name}: ") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    assert answer["peak_mib"] < 1024, answer
+    assert_nothing_written(CdpPaths(home))
+    return message
+
+
+@pytest.mark.parametrize("far", ["CV1048576", "XFD1048576"])
+def test_bad_xlsx_cell_far_from_the_data_is_refused_in_bounded_memory(far, folder, home):
+    """Issue 14 item 7: one cell at CV1048576 in a 2 KB workbook took 6.3 GB; at XFD1048576 the
+    native reader aborted the process. The sheet is refused naming the far cell, in little memory."""
+    path = hand_made_workbook(folder / "far.xlsx", HEADER_ROWS + f'<row r="1048576"><c r="{far}"><v>1</v></c></row>')
+    assert path.stat().st_size < 4096
+    assert_refused_in_bounded_memory(home, path, f"sheet '客户' holds 5 cells but reaches {far}", "stray cells")
+
+
+def test_bad_xlsx_far_cell_behind_a_small_dimension_is_refused(folder, home):
+    """Issue 14 item 7: a <dimension> that lies (A1:B2) does not hide the far cell."""
+    path = hand_made_workbook(
+        folder / "lying.xlsx", HEADER_ROWS + '<row r="3"><c r="CV1048576"><v>1</v></c></row>', dimension="A1:B2"
+    )
+    assert_refused_in_bounded_memory(home, path, "reaches CV1048576")
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        '<row r="1048576"><c><v>1</v></c></row>',  # no r: placed where its row is
+        '<row r="7"><x:c xmlns:x="' + MAIN_NS + '" r="ZZ900000"><x:v>1</x:v></x:c></row>',  # a prefixed cell
+        '<row r="7"><c s="0" r="xfd1048576"><v>1</v></c></row>',  # r not first, in small letters
+    ],
+    ids=["no_r", "prefixed", "r_not_first"],
+)
+def test_bad_xlsx_far_cells_written_oddly_are_placed_as_the_reader_places_them(rows, folder, home):
+    """Issue 14 item 7: cells without r, with a namespace prefix or with r in small letters after
+    another attribute land where calamine puts them, and are refused there."""
+    path = hand_made_workbook(folder / "odd.xlsx", HEADER_ROWS + rows, dimension="A1:B2")
+    assert_refused_in_bounded_memory(home, path, "holds 5 cells but reaches")
+
+
+def test_bad_xlsx_shared_strings_count_beyond_its_strings_is_refused(folder, home):
+    """Issue 14 item 7: uniqueCount="2147483648" made the reader reserve 48 GiB and abort."""
+    path = hand_made_workbook(folder / "strings.xlsx", unique_count=2**31)
+    assert_refused_in_bounded_memory(
+        home, path, "xl/sharedStrings.xml declares 2,147,483,648 strings (uniqueCount) but holds 3"
+    )
+
+
+def test_bad_xlsx_zip_bomb_is_refused_before_it_expands(folder, home):
+    """Issue 14 item 7: a 20 KB part expanding to 20 MiB of white space (1,000 times)."""
+    path = hand_made_workbook(folder / "bomb.xlsx", padding=20 << 20)
+    assert path.stat().st_size < 100_000
+    assert_refused_in_bounded_memory(
+        home, path, "xl/worksheets/sheet1.xml expands", "times (", "to 20 MiB), more than the 100 times"
+    )
+
+
+def test_bad_xlsx_part_beyond_the_configured_size_is_refused_naming_it(folder, home):
+    """Issue 14 item 7: a part larger than XlsxLimits.max_part_bytes (lowered here to 4 MiB)."""
+    rows = "".join(f'<row r="{r}"><c r="A{r}"><v>{13800000000 + r}</v></c></row>' for r in range(3, 150_000))
+    path = hand_made_workbook(folder / "large.xlsx", HEADER_ROWS + rows)
+    assert_refused_in_bounded_memory(
+        home,
+        path,
+        "xl/worksheets/sheet1.xml is 8.2 MiB uncompressed, more than the 4 MiB limit for one part",
+        max_part_bytes=4 << 20,
+    )
+
+
+def test_bad_xlsx_part_whose_header_lies_about_its_size_is_refused(folder, home):
+    """Issue 14 item 7: declared sizes can lie; the part is read no further than it declares and
+    its checksum then fails, so the bomb behind the small header never expands."""
+    path = with_declared_size(
+        hand_made_workbook(folder / "liar.xlsx", padding=20 << 20), "xl/worksheets/sheet1.xml", 900
+    )
+    assert_refused_in_bounded_memory(home, path, "unreadable XLSX (damaged workbook): xl/worksheets/sheet1.xml")
+
+
+def test_bad_xlsx_run_without_markup_longer_than_a_cell_is_refused(folder, home):
+    """Issue 14 item 7: a 2 MiB shared string (no cell holds more than 32,767 characters)."""
+    path = hand_made_workbook(folder / "long.xlsx", strings=("手机号码", "姓名", "x" * (2 << 20)))
+    assert_refused_in_bounded_memory(home, path, "xl/sharedStrings.xml holds more than 1 MiB without markup")
+
+
+def test_bad_xlsx_with_too_many_or_duplicate_parts_is_refused(folder, run_import, paths):
+    """Issue 14 item 7: the ZIP's own shape: entries beyond XlsxLimits.max_entries, two parts of one name."""
+    many = hand_made_workbook(folder / "many.xlsx")
+    with zipfile.ZipFile(many, "a") as archive:
+        for i in range(10_000):
+            archive.writestr(f"xl/media/x{i}.bin", b"")
+    rejected(run_import, paths, many, "10,006 parts in the ZIP, more than the 10,000 a workbook may have")
+    twice = hand_made_workbook(folder / "twice.xlsx")
+    with warnings.catch_warnings(), zipfile.ZipFile(twice, "a") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it is asked to write
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    rejected(run_import, paths, twice, "the ZIP holds two parts named xl/worksheets/sheet1.xml")
+
+
+def test_bad_xlsx_native_reader_crash_is_one_line_and_cleans_up(folder, home):
+    """Issue 14 item 7: what gets past the checks (loosened here) and kills the native reader
+    (SIGABRT: it reserves 2^31 strings) ends only the reader's process: the import reports it
+    in one line as the file's fault and leaves no staging behind."""
+    path = hand_made_workbook(folder / "crash.xlsx", unique_count=2**31)
+    assert_refused_in_bounded_memory(
+        home,
+        path,
+        "the XLSX reader crashed on this workbook (signal 6, SIGABRT): memory allocation of",
+        max_missing_strings=2**40,
+    )
+
+
+def test_bad_xlsx_reader_memory_is_capped_by_its_content(folder, home):
+    """Issue 14 item 7: with the sparse-sheet check off, the far cell still cannot take the
+    machine: the reader's memory cap (a floor plus so much per byte of XML) stops it."""
+    path = hand_made_workbook(
+        folder / "capped.xlsx", HEADER_ROWS + '<row r="1048576"><c r="CV1048576"><v>1</v></c></row>'
+    )
+    assert_refused_in_bounded_memory(home, path, "the XLSX reader crashed", max_cells_per_value=10**12)
+
+
+def test_bad_xlsx_stray_cell_near_the_data_still_imports(folder, run_import, failures):
+    """Issue 14 item 7: a cell a little beyond the data (within the bound) is read as before:
+    its row fails as malformed, the others import."""
+    path = hand_made_workbook(
+        folder / "near.xlsx", HEADER_ROWS + '<row r="3"><c r="A3"><v>13900139000</v></c><c r="Z3"><v>1</v></c></row>'
+    )
+    summary = run_import(path)
+    assert counts(summary) == (2, 1, 0, 1, 0)
+    assert failures(summary["batch_id"]) == {3: ("malformed_row", ["malformed_row"])}
+
+
+def test_cli_bad_hostile_workbook_exits_2_in_bounded_memory(folder, home):
+    """Issue 14 item 7 through the real command, under an address-space cap: exit 2, one line."""
+    path = hand_made_workbook(
+        folder / "far.xlsx", HEADER_ROWS + '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    )
+    environment = {**os.environ, "CDP_HOME": str(home)}
+    environment.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [CDP, "import", "customers", str(path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        preexec_fn=_capped,
+        check=False,
+    )
+    assert_cli_rejected(result, home, "far.xlsx", "reaches XFD1048576")
+    bomb = hand_made_workbook(folder / "bomb.xlsx", padding=20 << 20)
+    assert_cli_rejected(cdp(home, "import", "customers", str(bomb), "--dry-run"), home, "bomb.xlsx", "ZIP bomb")

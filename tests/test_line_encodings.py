@@ -56,6 +56,14 @@ def rows_of(names: list[str], city: str) -> list[str]:
     return [f"{name},{13800000000 + i},{city}" for i, name in enumerate(names)]
 
 
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def named_lines(reason: str) -> list[int]:
     """The line numbers a refusal names (``lines 4, 9 and 3 more: ...``)."""
     found = re.match(r"lines? ([\d, ]+)(?: and [\d,]+ more)?: ", reason)
@@ -132,8 +140,11 @@ def test_utf8_rows_pasted_into_a_gbk_file_are_the_lines_named(tmp_path_factory, 
         detect_encoding(path, KNOWN)
     utf8_lines = {i + 2 for i in pasted}
     gbk_lines = {1} | {i + 2 for i in range(len(rows)) if i not in pasted}  # the header is GBK too
-    expected = gbk_lines if len(gbk_lines) <= len(utf8_lines) else utf8_lines
-    assert named_lines(refused.value.reason) == sorted(expected)
+    # A GBK row can be valid UTF-8 by accident (亍 reads as ء): such a row may go unnamed.
+    certain = {n for n in gbk_lines if not _valid_utf8(lines[n - 1])}
+    named = set(named_lines(refused.value.reason))
+    assert named == utf8_lines or certain <= named <= gbk_lines, (named, utf8_lines, certain)
+    assert named == utf8_lines or len(named) <= len(utf8_lines)
 
 
 @pytest.mark.parametrize(
