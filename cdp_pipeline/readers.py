@@ -45,9 +45,9 @@ from cdp_pipeline.line_encodings import (
     not_utf8_reason,
     utf8_looking_lines,
 )
-from cdp_pipeline.xlsx_reader import _first_line, width_reason, xlsx_cell_text, xlsx_column_text
-
-__all__ = ["xlsx_cell_text", "xlsx_column_text"]  # re-exported: the cell rules live with the XLSX reader
+from cdp_pipeline.xlsx_reader import first_line, width_reason
+from cdp_pipeline.xlsx_reader import xlsx_cell_text as xlsx_cell_text  # the cell rules live with the reader
+from cdp_pipeline.xlsx_reader import xlsx_column_text as xlsx_column_text
 
 CHUNK_BYTES = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
@@ -180,11 +180,11 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
     if head.startswith(codecs.BOM_UTF8):
         raise FileRejected(path, mixed_reason(census(path, "gb18030", CHUNK_BYTES), "gb18030", utf8_file=True))
     sample = head[: head.rfind(b"\n") + 1] or head
-    first_line = re.split(rb"[\r\n]", sample, maxsplit=1)[0]  # CR-only files too
+    header_line = re.split(rb"[\r\n]", sample, maxsplit=1)[0]  # CR-only files too
 
     def score(name: str) -> tuple[int, int, int]:
         """Known headers, then common characters (names, places), then fewest decoding errors."""
-        header = next(csv.reader([first_line.decode(CODECS[name], errors="replace")]), [])
+        header = next(csv.reader([header_line.decode(CODECS[name], errors="replace")]), [])
         known = sum(header_key(c) in known_headers for c in header)
         text = sample.decode(CODECS[name], errors="replace")
         return known, sum(text.count(c) for c in COMMON_CHINESE), -text.count("\ufffd")
@@ -387,7 +387,7 @@ def _stage_csv(
         found = re.search(r"on Line: (\d+)", str(error))
         if counted.quotes % 2 and found:
             raise FileRejected(path, f"row {found.group(1)}: {UNCLOSED_QUOTE}") from None
-        raise FileRejected(path, f"unreadable CSV: {_first_line(error)}") from None
+        raise FileRejected(path, f"unreadable CSV: {first_line(error)}") from None
     finally:
         normalized.unlink(missing_ok=True)
     headers = [h.strip() for h in headers]
@@ -489,7 +489,8 @@ def _read_xlsx_in_child(path: Path, sheet: str | None, out: Path) -> dict:
         [sys.executable, "-m", "cdp_pipeline.xlsx_reader"],
         input=json.dumps(request),
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         env=_xlsx_reader_environment(),
         check=False,
     )

@@ -53,7 +53,8 @@ def xlsx_cell_text(value: object) -> str:
 def xlsx_column_text(cells: list) -> pa.LargeStringArray:
     """A column of cells as Arrow text, each cell ``xlsx_cell_text(cell)``. A column of text and
     empty cells only (most of them) is converted by Arrow at once, empty cells then filled with
-    ''; a column holding anything else goes cell by cell."""
+    ''; a column holding anything else (Arrow refuses numbers, dates and booleans as text; calamine
+    yields no bytes) goes cell by cell."""
     try:
         column = pa.array(cells, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -85,7 +86,7 @@ def _xlsx_columns(rows: list[list]) -> list[list[object]]:
     return [flat[full + i :: full] for i in range(full)]
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
@@ -95,10 +96,10 @@ def _unreadable_xlsx(path: Path, error: BaseException) -> str:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError):
-        return f"unreadable XLSX (damaged or incomplete file): {_first_line(error)}"
+        return f"unreadable XLSX (damaged or incomplete file): {first_line(error)}"
     if "xl/workbook.xml" not in names:
         return "a ZIP archive, not an XLSX workbook (no xl/workbook.xml): unzip it and import the file inside"
-    return f"unreadable XLSX (damaged workbook): {_first_line(error)}"
+    return f"unreadable XLSX (damaged workbook): {first_line(error)}"
 
 
 def width_reason(count: int, max_columns: int) -> str:
@@ -139,7 +140,7 @@ def read_sheet(path: Path, sheet: str | None, max_columns: int) -> StagedSheet:
     except CalamineError as error:
         raise FileRejected(path, _unreadable_xlsx(path, error)) from None
     except (ValueError, OSError) as error:
-        raise FileRejected(path, f"unreadable XLSX: {_first_line(error)}") from None
+        raise FileRejected(path, f"unreadable XLSX: {first_line(error)}") from None
     if chosen is None:
         raise FileRejected(path, f"sheet {sheet!r} has no header row" if sheet else "no sheet with a header row")
     headers = [xlsx_cell_text(v).strip() for v in rows[0]]
@@ -202,10 +203,10 @@ def main() -> int:
         # made the native reader fail. Any other exception is a bug here, reported as one.
         if type(error).__name__ != "PanicException":
             raise
-        answer = {"rejected": f"the XLSX reader failed on this workbook: {_first_line(error)}"}
+        answer = {"rejected": f"the XLSX reader failed on this workbook: {first_line(error)}"}
     else:
         answer = {"headers": staged.headers, "sheet": staged.sheet}
-    print(json.dumps(answer, ensure_ascii=False))
+    print(json.dumps(answer))  # ASCII: whatever the locale's encoding
     return 0
 
 
