@@ -5,7 +5,9 @@ extension here), unifies line endings and marks blank lines, writing a UTF-8 cop
 CSV reader then loads. DuckDB drops blank lines, but a spreadsheet shows them as rows, so the
 pass turns each into a one-cell marker record: row numbers stay those a spreadsheet shows.
 
-XLSX: python-calamine reads the first non-empty sheet (or the one named).
+XLSX: python-calamine reads the first non-empty sheet (or the one named), in a child process
+(``cdp_pipeline.xlsx_reader``) after the workbook's ZIP and XML were checked (``xlsx_guard``):
+a native crash there is reported as the file's fault, never ends the import unreported.
 
 Either way the result is a table ``file_rows(row_number, c0 .. cN)`` where N is the header's
 width: ``cN`` is a sentinel that is only filled when a record has more cells than the header,
@@ -15,23 +17,37 @@ and padded cells are NULL while empty cells are '' — so malformed rows are vis
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
-import datetime as dt
-import gc
-import itertools
+import dataclasses
+import json
+import os
 import re
-import zipfile
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from cdp_pipeline import settings
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.errors import FileRejected, environment_fault
+from cdp_pipeline.line_encodings import (
+    binary_reason,
+    census,
+    is_text_in_no_encoding,
+    legacy_looking_lines,
+    line_at,
+    mixed_reason,
+    non_ascii_lines,
+    not_utf8_reason,
+    utf8_looking_lines,
+)
+from cdp_pipeline.xlsx_reader import first_line, width_reason
+from cdp_pipeline.xlsx_reader import xlsx_cell_text as xlsx_cell_text  # the cell rules live with the reader
+from cdp_pipeline.xlsx_reader import xlsx_column_text as xlsx_column_text
 
 CHUNK_BYTES = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
@@ -110,7 +126,7 @@ def stage_file(
     if head.startswith(ZIP_MAGIC) or path.suffix.lower() in XLSX_SUFFIXES:
         if not head.startswith(ZIP_MAGIC):
             raise FileRejected(path, f"not an XLSX workbook (named {path.suffix}, but not a ZIP-based Office file)")
-        return _stage_xlsx(con, path, table, sheet)
+        return _stage_xlsx(con, path, table, work_dir, sheet)
     if sheet:
         raise FileRejected(path, f"--sheet {sheet!r} given, but this is a CSV file, which has no sheets")
     check_text(path, head)
@@ -119,11 +135,7 @@ def stage_file(
 
 def check_width(path: Path, headers: list[str]) -> None:
     if len(headers) > MAX_COLUMNS:
-        raise FileRejected(
-            path,
-            f"{len(headers):,} columns in the header row, more than the {MAX_COLUMNS:,} a customer file may have "
-            "(is the file transposed, or split on the wrong delimiter?)",
-        )
+        raise FileRejected(path, width_reason(len(headers), MAX_COLUMNS))
 
 
 def _ole_reason(path: Path) -> str:
@@ -165,19 +177,43 @@ def detect_encoding(path: Path, known_headers: frozenset[str]) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     check_text(path, head)
-    if head.startswith(codecs.BOM_UTF8) or _decodes(path, "utf-8"):
+    if _decodes(path, "utf-8") and _all_utf8_text(path, head.startswith(codecs.BOM_UTF8)):
         return "utf-8"
+    if head.startswith(codecs.BOM_UTF8):
+        raise FileRejected(path, mixed_reason(census(path, "gb18030", CHUNK_BYTES), "gb18030", utf8_file=True))
     sample = head[: head.rfind(b"\n") + 1] or head
-    first_line = sample.split(b"\n", 1)[0]
+    header_line = re.split(rb"[\r\n]", sample, maxsplit=1)[0]  # CR-only files too
 
     def score(name: str) -> tuple[int, int, int]:
         """Known headers, then common characters (names, places), then fewest decoding errors."""
-        header = next(csv.reader([first_line.decode(CODECS[name], errors="replace")]), [])
+        header = next(csv.reader([header_line.decode(CODECS[name], errors="replace")]), [])
         known = sum(header_key(c) in known_headers for c in header)
         text = sample.decode(CODECS[name], errors="replace")
         return known, sum(text.count(c) for c in COMMON_CHINESE), -text.count("\ufffd")
 
-    return max(("gb18030", "big5"), key=score)
+    legacy = max(("gb18030", "big5"), key=score)
+    check_one_encoding(path, legacy)
+    return legacy
+
+
+def _all_utf8_text(path: Path, bom: bool) -> bool:
+    """A valid UTF-8 file is UTF-8 text unless lines of it are GBK/Big5 text that happens to be
+    valid UTF-8 (``legacy_looking_lines``): a few such lines are pasted rows, refused (a file
+    with a BOM is UTF-8 whatever it holds); when every non-ASCII line is such, the file is not
+    UTF-8 at all and the legacy codec reads it."""
+    pasted = legacy_looking_lines(path, CHUNK_BYTES)
+    if not pasted.count:
+        return True
+    if bom or non_ascii_lines(path, CHUNK_BYTES) > pasted.count:
+        raise FileRejected(path, not_utf8_reason(pasted))
+    return False
+
+
+def check_one_encoding(path: Path, legacy: str) -> None:
+    """Refuse a file detected as ``legacy`` (not valid UTF-8) whose lines are not all in one
+    encoding: read whole as GB18030, the UTF-8 lines of such a file would be stored as mojibake."""
+    if utf8_looking_lines(path, legacy, CHUNK_BYTES).count:
+        raise FileRejected(path, mixed_reason(census(path, legacy, CHUNK_BYTES), legacy))
 
 
 def _decodes(path: Path, name: str) -> bool:
@@ -223,19 +259,19 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
             quotes += part.count('"')
             out.write(marked)
 
+        ended_in_cr = False
         while True:
             chunk = source.read(CHUNK_BYTES)
+            # A CRLF split between two chunks is one line break, not two.
+            split_crlf = ended_in_cr and chunk.startswith(b"\n")
             try:
                 text = carry + decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
-                line = lines + _line_breaks(chunk[: max(error.start, 0)])
-                raise FileRejected(
-                    src,
-                    f"not valid {encoding.upper()} at byte {offset + error.start} (line {line}); "
-                    "choose the file's encoding with --encoding utf-8|gb18030|big5",
-                ) from None
+                line = lines + _line_breaks(chunk[: max(error.start, 0)]) - (split_crlf and error.start > 0)
+                raise FileRejected(src, _undecodable_reason(src, encoding, offset + error.start, line)) from None
             offset += len(chunk)
-            lines += _line_breaks(chunk)
+            lines += _line_breaks(chunk) - split_crlf
+            ended_in_cr = chunk.endswith(b"\r")
             if not chunk:
                 emit(text)
                 return NormalizedText(markers, quotes)
@@ -245,6 +281,18 @@ def write_normalized_csv(src: Path, dst: Path, encoding: str) -> NormalizedText:
                 continue
             emit(text[: cut + 1])
             carry = text[cut + 1 :]
+
+
+def _undecodable_reason(path: Path, encoding: str, byte: int, line: int) -> str:
+    """Why the file cannot be read as ``encoding`` from ``byte`` on: bytes that are text in no
+    encoding are binary content (or damage), whatever encoding was chosen; otherwise another
+    encoding may read it."""
+    if is_text_in_no_encoding(line_at(path, line, CHUNK_BYTES)):
+        return binary_reason(byte, line)
+    return (
+        f"not valid {encoding.upper()} at byte {byte} (line {line}); "
+        "choose the file's encoding with --encoding utf-8|gb18030|big5"
+    )
 
 
 def plain_utf8_counts(path: Path) -> NormalizedText | None:
@@ -369,7 +417,7 @@ def _stage_csv(
         found = re.search(r"on Line: (\d+)", str(error))
         if counted.quotes % 2 and found:
             raise FileRejected(path, f"row {found.group(1)}: {UNCLOSED_QUOTE}") from None
-        raise FileRejected(path, f"unreadable CSV: {_first_line(error)}") from None
+        raise FileRejected(path, f"unreadable CSV: {first_line(error)}") from None
     finally:
         normalized.unlink(missing_ok=True)
     headers = [h.strip() for h in headers]
@@ -441,128 +489,69 @@ def _drop_header_and_markers(con: duckdb.DuckDBPyConnection, table: str, width: 
 # --- XLSX --------------------------------------------------------------------------------
 
 
-# Excel keeps 15 significant digits: a whole number beyond 10^15 in a workbook may have lost its
-# last digits (an 18-digit order id typed or converted to a number reads 351566893917062000, and
-# a float cannot even hold 351566893917062563). Such a number is written as Excel shows it,
-# 3.51566893917062e+17, never as digits that would pass for an id or a card number.
-EXACT_WHOLE_NUMBER = 10**15
+def _xlsx_reader_environment() -> dict[str, str]:
+    """The child's environment: this package importable wherever the parent found it."""
+    root = str(Path(__file__).resolve().parent.parent)
+    python_path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, python_path] if python_path else [root])}
 
 
-def xlsx_cell_text(value: object) -> str:
-    """A cell as the text a person sees: 13800138000.0 → '13800138000', dates ISO, a number of
-    more than 15 digits in scientific notation (its last digits are not known)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if not value.is_integer():
-            return repr(value)
-        return str(int(value)) if abs(value) <= EXACT_WHOLE_NUMBER else f"{value:.15g}"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def xlsx_column_text(cells: list) -> pa.LargeStringArray:
-    """A column of cells as Arrow text, each cell ``xlsx_cell_text(cell)``; text cells (most of
-    them) as they are."""
-    return pa.array([v if type(v) is str else xlsx_cell_text(v) for v in cells], type=pa.large_string())
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while calamine builds a list per row: those allocations
-    trigger collections that rescan every row list made so far (half the conversion time), and
-    lists of cell values never form cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
+def _crash_reason(signal_number: int, stderr: str) -> str:
     try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        name = signal.Signals(signal_number).name
+    except ValueError:
+        name = "unknown signal"
+    cause = next((line.strip() for line in stderr.splitlines() if line.strip()), "no message")
+    return f"the XLSX reader crashed on this workbook (signal {signal_number}, {name}): {cause[:300]}"
 
 
-def _xlsx_columns(rows: list[list]) -> list[list[object]]:
-    """The cells below the header, column by column (short rows padded with None)."""
-    full = max(map(len, rows))
-    if any(len(row) != full for row in rows):
-        rows = [row + [None] * (full - len(row)) for row in rows]
-    # Slicing one flat list is about ten times faster than transposing with zip(*rows).
-    flat = list(itertools.chain.from_iterable(rows))
-    return [flat[full + i :: full] for i in range(full)]
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _unreadable_xlsx(path: Path, error: BaseException) -> str:
-    """Why calamine could not open a ZIP-based file: not a workbook at all, or a damaged one."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return f"unreadable XLSX (damaged or incomplete file): {_first_line(error)}"
-    if "xl/workbook.xml" not in names:
-        return "a ZIP archive, not an XLSX workbook (no xl/workbook.xml): unzip it and import the file inside"
-    return f"unreadable XLSX (damaged workbook): {_first_line(error)}"
-
-
-def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, sheet: str | None) -> StagedFile:
-    from python_calamine import CalamineError, CalamineWorkbook
-
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        names = [sheet] if sheet else workbook.sheet_names
-        if sheet and sheet not in workbook.sheet_names:
-            raise FileRejected(path, f"no sheet named {sheet!r} (sheets: {', '.join(workbook.sheet_names)})")
-        rows: list[list] = []
-        chosen = None
-        for name in names:
-            found = workbook.get_sheet_by_name(name)
-            # The header row alone decides, so a sheet passed over is never converted whole.
-            header = found.to_python(skip_empty_area=False, nrows=1)
-            if any(any(xlsx_cell_text(v).strip() for v in row) for row in header):
-                with _cyclic_gc_paused():
-                    rows = found.to_python(skip_empty_area=False)
-                chosen = name
-                break
-    except CalamineError as error:
-        raise FileRejected(path, _unreadable_xlsx(path, error)) from None
-    except (ValueError, OSError) as error:
-        raise FileRejected(path, f"unreadable XLSX: {_first_line(error)}") from None
-    if chosen is None:
-        raise FileRejected(path, f"sheet {sheet!r} has no header row" if sheet else "no sheet with a header row")
-    headers = [xlsx_cell_text(v).strip() for v in rows[0]]
-    while headers and not headers[-1]:
-        headers.pop()
-    check_width(path, headers)
-    width = len(headers)
-    # Trailing empty header cells are dropped, so there are at least `width` columns.
-    columns = [xlsx_column_text(cells) for cells in _xlsx_columns(rows)]
-    count = len(rows) - 1
-    del rows
-    if len(columns) > width:
-        nothing = pa.scalar("", pa.large_string())
-        extra = pc.binary_join_element_wise(*columns[width:], nothing)
-        extra = pc.if_else(pc.equal(extra, nothing), pa.scalar(None, pa.large_string()), extra)
-    else:
-        extra = pa.nulls(count, pa.large_string())
-    staged = pa.table(
-        [pa.array(range(2, count + 2), pa.int64()), *columns[:width], extra],
-        names=["row_number", *(f"c{i}" for i in range(width + 1))],
+def _read_xlsx_in_child(path: Path, sheet: str | None, out: Path) -> dict:
+    """Run ``cdp_pipeline.xlsx_reader`` on the workbook: its answer, or FileRejected when the
+    native reader ended the child (a signal). The parent lives on to clean the staging up."""
+    request = {
+        "path": str(path.resolve()),
+        "sheet": sheet,
+        "out": str(out),
+        "max_columns": MAX_COLUMNS,
+        "limits": dataclasses.asdict(settings.XLSX_LIMITS),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cdp_pipeline.xlsx_reader"],
+        input=json.dumps(request),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        env=_xlsx_reader_environment(),
+        check=False,
     )
-    con.register("xlsx_rows", staged)
+    if result.returncode < 0:
+        raise FileRejected(path, _crash_reason(-result.returncode, result.stderr))
+    if result.returncode != 0 or not result.stdout.strip():
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"the XLSX reader failed (exit {result.returncode}) on {path.name}: {last}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _stage_xlsx(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, work_dir: Path, sheet: str | None
+) -> StagedFile:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out = work_dir / f"{table.replace('.', '_').replace(chr(34), '')}.arrow"
     try:
-        types = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
-        con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number::BIGINT AS row_number, {types} "
-            "FROM xlsx_rows ORDER BY row_number"
-        )
+        answer = _read_xlsx_in_child(path, sheet, out)
+        if "rejected" in answer:
+            raise FileRejected(path, answer["rejected"])
+        with pa.memory_map(str(out)) as source:
+            con.register("xlsx_rows", pa.ipc.open_file(source).read_all())
+            try:
+                width = len(answer["headers"])
+                types = ", ".join(f"c{i}::VARCHAR AS c{i}" for i in range(width + 1))
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {table} AS SELECT row_number::BIGINT AS row_number, {types} "
+                    "FROM xlsx_rows ORDER BY row_number"
+                )
+            finally:
+                con.unregister("xlsx_rows")
     finally:
-        con.unregister("xlsx_rows")
-    return StagedFile(headers=headers, encoding="xlsx", file_format="xlsx", sheet=chosen)
+        out.unlink(missing_ok=True)
+    return StagedFile(headers=answer["headers"], encoding="xlsx", file_format="xlsx", sheet=answer["sheet"])

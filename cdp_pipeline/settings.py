@@ -91,3 +91,46 @@ class TmallImportSettings:
     tags: tuple[str, ...] = ()
     group: str | None = None
     encoding: Encoding = "auto"
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """What an XLSX file may hold before its native reader (calamine) sees it. A workbook is a
+    ZIP of XML parts: a few kilobytes can declare gigabytes of XML, a cell at XFD1048576 (which
+    makes the reader allocate every cell up to it) or 2^31 shared strings. Each bound is refused
+    with the part, its size and the limit (``cdp_pipeline.xlsx_guard``)."""
+
+    # One part of the ZIP, uncompressed: Excel writes about 430 bytes per row of eleven cells,
+    # so this holds Excel's 1,048,576 rows.
+    max_part_bytes: int = 512 << 20
+    # Workbook XML compresses 5-20 times; a part expanding more than this (once over
+    # ``expansion_floor_bytes``) is a ZIP bomb, not a workbook.
+    max_expansion: int = 100
+    expansion_floor_bytes: int = 16 << 20
+    max_entries: int = 10_000
+    # No cell holds more than 32,767 characters, so no stretch of XML without markup is longer.
+    max_xml_run_bytes: int = 1 << 20
+    # The reader fills every cell of a sheet's bounding box: a box beyond this many cells per
+    # cell holding a value (plus the floor) is stray cells far from the data.
+    max_cells_per_value: int = 16
+    cell_floor: int = 1 << 20
+    # A sharedStrings.xml may declare (uniqueCount) this many strings more than it holds.
+    max_missing_strings: int = 1_000_000
+    # A sheet part up to this size has its cell references scanned; a larger one is taken at
+    # the <dimension> spreadsheet programs write, unless that is missing or too sparse.
+    exact_scan_bytes: int = 16 << 20
+    # Memory (data segment) of the process that reads a workbook: a floor, plus so much per
+    # byte of the XML it loads (the reader and the cells it builds take up to about 20 times
+    # their XML), never more than the most. An allocation beyond it ends that process, whose
+    # signal is reported as the file's fault, never the import unreported.
+    reader_memory_floor_bytes: int = 512 << 20
+    reader_memory_per_xml_byte: int = 48
+    reader_memory_bytes: int = 8 << 30
+
+    def reader_memory(self, xml_bytes: int) -> int:
+        return min(
+            self.reader_memory_bytes, self.reader_memory_floor_bytes + self.reader_memory_per_xml_byte * xml_bytes
+        )
+
+
+XLSX_LIMITS = XlsxLimits()
