@@ -67,7 +67,9 @@ def write_batch(
         "batch_id": context.batch_id,
         "now": now,
         "tags": list(context.settings.get("tags") or []),
-        "group": context.settings.get("group"),
+        # Cleaned as every name from a file is, so a group named with a direction override or a
+        # zero-width space is not another group than the one a reader sees (issue 14 item 9).
+        "group": con.execute("SELECT clean_text($g)", {"g": context.settings.get("group")}).fetchone()[0],
     }
     tables = {
         "staging": staging,

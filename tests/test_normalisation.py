@@ -286,6 +286,15 @@ def test_rule_keys_and_tags_are_what_a_reader_sees(macro, raw, expected, macros)
     assert macros(macro, raw) == expected
 
 
+def test_rule_group_names_are_what_a_reader_sees(make_csv, run_import, query):
+    """Issue 14 item 9: a --group name holding a right-to-left override or a zero-width space was
+    another static group than the one a reader sees (tags were cleaned, group names were not)."""
+    run_import(make_csv([["手机号码"], ["13800138000"]]), group="May fair")
+    run_import(make_csv([["手机号码"], ["13800138001"]]), group=f"{RLO}May{ZWSP} fair ")
+    assert query("SELECT name FROM groups") == [("May fair",)]
+    assert query("SELECT count(*) FROM group_members") == [(2,)]
+
+
 def test_rule_invisible_characters_never_make_one_person_two_customers(make_csv, run_import, query):
     """Issue 14 item 9: an email with a zero-width space or a right-to-left override, a full-width
     address, customer ID or tag was another customer (or tag) than the one a reader sees."""
