@@ -70,7 +70,8 @@ _QUOTED_PATH = re.compile(r'file \\?"(.+?)\\?"')
 _ERRNO_IN_TEXT = re.compile(r'"errno"\s*:\s*"?(\d+)')
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line (its type's name when it has no text): one-line messages quote it."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
@@ -99,13 +100,13 @@ def environment_fault(error: BaseException, where: str = "a file") -> Environmen
         return error
     if isinstance(error, OSError) and error.errno in _ERRNO_CAUSES:
         what = os.fsdecode(error.filename) if error.filename is not None else where
-        return _fault(what, _ERRNO_CAUSES[error.errno], error.strerror or _first_line(error))
+        return _fault(what, _ERRNO_CAUSES[error.errno], error.strerror or first_line(error))
     if isinstance(error, duckdb.Error):
         cause = _cause_in_text(str(error))
         if cause is None:
             return None
         path = _QUOTED_PATH.search(str(error))
-        return _fault(path.group(1) if path else "the warehouse", cause, _first_line(error))
+        return _fault(path.group(1) if path else "the warehouse", cause, first_line(error))
     # SQLite (Dagster's default storage), raised as is or wrapped by SQLAlchemy (``orig``).
     original = error if isinstance(error, sqlite3.Error) else getattr(error, "orig", None)
     if isinstance(original, sqlite3.Error):

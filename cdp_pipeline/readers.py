@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from cdp_pipeline import settings
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.errors import FileRejected, environment_fault
+from cdp_pipeline.errors import FileRejected, environment_fault, first_line
 from cdp_pipeline.line_encodings import (
     binary_reason,
     census,
@@ -45,7 +45,7 @@ from cdp_pipeline.line_encodings import (
     not_utf8_reason,
     utf8_looking_lines,
 )
-from cdp_pipeline.xlsx_reader import first_line, width_reason
+from cdp_pipeline.xlsx_reader import width_reason
 from cdp_pipeline.xlsx_reader import xlsx_cell_text as xlsx_cell_text  # the cell rules live with the reader
 from cdp_pipeline.xlsx_reader import xlsx_column_text as xlsx_column_text
 

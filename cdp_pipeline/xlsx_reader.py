@@ -30,7 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.errors import FileRejected, first_line
 from cdp_pipeline.settings import XlsxLimits
 from cdp_pipeline.xlsx_guard import check_workbook
 
@@ -93,10 +93,6 @@ def _xlsx_columns(rows: list[list]) -> list[list[object]]:
     # Slicing one flat list is about ten times faster than transposing with zip(*rows).
     flat = list(itertools.chain.from_iterable(rows))
     return [flat[full + i :: full] for i in range(full)]
-
-
-def first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _unreadable_xlsx(path: Path, error: BaseException) -> str:

@@ -380,7 +380,7 @@ def run_partition(
 
     Runs left unfinished by a killed process are marked failed first and their pool slot freed,
     so they do not hold up this run (``recover_dead_runs``). The same bytes imported by several
-    processes at once: the run holds the partition's import lock (the warehouse resource), so
+    processes at once: the run holds the partition's import lock (the ``import_lock`` resource), so
     one imports and the others wait, then report already_imported."""
     from cdp_pipeline.locks import import_lock
     from cdp_pipeline.settings import CdpPaths
@@ -503,14 +503,14 @@ def _committed_anyway(
     when no batch committed (``error`` stands). The import succeeded: the warehouse says so,
     whatever the run's record says. Only a storage failure is looked into: any other failed
     step stands as it is."""
-    from cdp_pipeline.errors import environment_fault
+    from cdp_pipeline.errors import environment_fault, first_line
 
     summary = _batch_committed_since(paths, job_name, key, started) if storage_failed else None
     _replay(dagster_lines, drop_storage_failures=summary is not None)
     if summary is None:
         return None
     fault = environment_fault(error)
-    cause = str(fault) if fault else (str(error).strip().splitlines() or [type(error).__name__])[0]
+    cause = str(fault) if fault else first_line(error)
     print(
         f"cdp: warning: imported (batch {summary['batch_id']}), but Dagster could not record the run after "
         f"the commit: {cause}; the UI may show the run as failed or unfinished",
@@ -550,9 +550,12 @@ def _progress(instance, run_id: str, steps: int) -> threading.Event:
     from tqdm import tqdm
 
     done = threading.Event()
+    # The terminal's stderr, taken now: during the run sys.stderr holds Dagster's lines
+    # (_dagster_stderr), and a bar drawn there would only appear, all at once, after the run.
+    terminal = sys.stderr
 
     def follow() -> None:
-        with tqdm(total=steps, unit="step", file=sys.stderr, leave=False) as bar:
+        with tqdm(total=steps, unit="step", file=terminal, leave=False) as bar:
             while not done.wait(0.5):
                 finished = len(instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS))
                 bar.update(finished - bar.n)
@@ -746,7 +749,7 @@ def run_sql_query(args: argparse.Namespace) -> int:
     """``cdp sql QUERY``: one read-only statement, its first ``--limit`` rows printed masked."""
     import duckdb
 
-    from cdp_pipeline.errors import EnvironmentFault, environment_fault
+    from cdp_pipeline.errors import EnvironmentFault, environment_fault, first_line
     from cdp_pipeline.settings import CdpPaths
     from cdp_pipeline.warehouse import connect_query_only
 
@@ -762,7 +765,7 @@ def run_sql_query(args: argparse.Namespace) -> int:
         except duckdb.Error as error:
             if environment_fault(error):
                 raise
-            raise Refused(f"query failed: {_first_line(error)}") from None
+            raise Refused(f"query failed: {first_line(error)}") from None
     names = _unique_names(names)
     if not args.unmasked:
         names, columns = [mask_value(n) for n in names], [[mask_value(v) for v in c] for c in columns]
@@ -781,10 +784,12 @@ READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 def _check_read_only(con, query: str) -> None:
     import duckdb
 
+    from cdp_pipeline.errors import first_line
+
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as error:
-        raise Refused(f"query failed: {_first_line(error)}") from None
+        raise Refused(f"query failed: {first_line(error)}") from None
     if len(statements) != 1:
         raise Refused(f"cdp sql runs one statement at a time; this query has {len(statements)}")
     kind = statements[0].type.name
@@ -861,10 +866,6 @@ def _print_rows(names: list[str], columns: list[list], as_json: bool) -> None:
 
     frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("NULL")
     print(frame.to_string(index=False, max_colwidth=SQL_CELL_WIDTH))
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 if __name__ == "__main__":
