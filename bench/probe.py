@@ -111,7 +111,7 @@ def _instrument(timings: dict[str, float], names: dict[str, str]) -> None:
 
     timed(tmall_import, "contract_failures", "python: pandera contract")
     timed(batch_writes, "write_failure_csv", "write failure file")
-    timed(batch_writes, "copy_atomically", "python: copy source to archive")
+    timed(batch_writes, "copy_owner_only", "python: copy source to archive")
 
     original_render = warehouse.render_sql
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import duckdb
 
-from cdp_pipeline.batches import ImportContext, batch_summary, copy_atomically
+from cdp_pipeline.batches import ImportContext, batch_summary
 from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.faults import fault_point
+from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.readers import cell_list
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.sidecars import sidecars_beside
@@ -113,10 +114,10 @@ def write_batch(
                 details[f"{role}_failure_file"] = str(write_failure_csv(con, context.batch_id, headers, target, role))
         fault_point("before_archiving")
         for source in context.sources:
-            copy_atomically(source, archive_folder / source.name)
+            copy_owner_only(source, archive_folder / source.name)
             # a file taken from an inbox keeps its sidecar beside it in the archive
             for sidecar in sidecars_beside(source) if context.move_source else []:
-                copy_atomically(sidecar, archive_folder / sidecar.name)
+                copy_owner_only(sidecar, archive_folder / sidecar.name)
         record = {
             "kind": context.kind,
             "batch_id": context.batch_id,

@@ -16,7 +16,6 @@ import pandas as pd
 import yaml
 
 from cdp_pipeline.masking import mask_text
-from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.settings import CONTRACTS_DIR
 from cdp_pipeline.warehouse import quote_ident
 
@@ -183,11 +182,6 @@ def run_contract(
         finally:
             con.unregister("contract_batch_failures")
     return dict(con.execute(f"SELECT reason_code, count(*) FROM {target} GROUP BY ALL ORDER BY ALL").fetchall())
-
-
-def copy_atomically(source: Path, target: Path) -> None:
-    """An archive copy: owner-only (0600 in a 0700 folder) whatever the source's mode or the umask."""
-    copy_owner_only(source, target)
 
 
 SUMMARY_COLUMNS = (
