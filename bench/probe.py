@@ -249,10 +249,10 @@ def sensor(home: str) -> dict:
     """Tick 1 looks at the files; tick 2 (size and mtime unchanged) hashes them and requests runs."""
     began = time.perf_counter()
     import dagster as dg
+    from dagster_project.defs.customers.sensors import customer_inbox_sensor
 
     from cdp_pipeline.settings import CdpPaths
     from dagster_project.definitions import defs
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
     from dagster_project.defs.shared.resources import WarehouseResource
     from dagster_project.instance import ensure_dagster_home
 

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -36,29 +37,55 @@ SHARED_STEPS = (
     "groups_created",
     "group_members",
 )
+# The tables the shared steps write, for every kind.
+SHARED_TABLES = (
+    "tags",
+    "customer_tags",
+    "groups",
+    "group_members",
+    "customer_events",
+    "import_failures",
+    "import_row_outcomes",
+    "customer_profiles",
+    "import_batches",
+)
+# Where a batch's write steps keep what they build for the steps after them: DuckDB lets one
+# transaction write one attached database besides its temp database.
+BATCH_TABLES = "temp.main"
 BATCH_FILE = re.compile(r"^(\d{20}-[0-9a-f]{8})(\..*)?$")
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """A kind's write steps for one batch, before the steps every batch shares, and what they need.
+
+    ``unchanged_count`` names the SQL file counting the batch's matched rows that changed
+    nothing; it runs after every write (it reads what they added), and without one the batch's
+    ``unchanged`` is NULL. ``other_failure_headers`` holds the headers of the batch's other files
+    whose rows can fail too (a Tmall item report), by file role."""
+
+    steps: list[str]
+    params: dict = field(default_factory=dict)
+    tag_events: bool = True
+    business_date: str | None = None
+    details: dict = field(default_factory=dict)
+    other_failure_headers: dict[str, list[str]] = field(default_factory=dict)
+    unchanged_count: str | None = None
 
 
 def write_batch(
     con: duckdb.DuckDBPyConnection,
     context: ImportContext,
     paths: CdpPaths,
-    steps: list[str],
+    plan: WritePlan,
     outcomes: str,
     file_rows: str,
-    params: dict,
-    tag_events: bool,
-    business_date: str | None = None,
-    details: dict | None = None,
-    other_failure_headers: dict[str, list[str]] | None = None,
-    unchanged_count: str | None = None,
+    sql_folders: tuple[Path, ...] = (),
 ) -> dict:
-    """Run ``steps`` and the shared steps in one transaction and record the batch.
-
-    ``unchanged_count`` names the SQL file counting the batch's matched rows that changed
-    nothing; it runs after every write (it reads what they added), and without one the batch's
-    ``unchanged`` is NULL."""
+    """Run the plan's steps and the shared steps in one transaction and record the batch; the
+    tables a step builds for the steps after it live in the transaction's temp database."""
     staging = context.staging
+    params, details, other_failure_headers = plan.params, plan.details, plan.other_failure_headers
     remove_uncommitted_files(con, paths)
     now = dt.datetime.now()
     failure_file = paths.failures / f"{context.batch_id}.csv"
@@ -74,17 +101,18 @@ def write_batch(
     }
     tables = {
         "staging": staging,
+        "batch": BATCH_TABLES,
         "outcomes": outcomes,
         "file_rows": file_rows,
         "raw_cells": cell_list(len(context.headers)),
-        "profile_scope": f"{staging}.profile_customers",
+        "profile_scope": f"{BATCH_TABLES}.profile_customers",
         # {<role>_raw_cells}: the original cells of another file of the batch (e.g. the items report)
         **{f"{role}_raw_cells": cell_list(len(headers)) for role, headers in (other_failure_headers or {}).items()},
     }
     all_steps = [
-        *steps,
+        *plan.steps,
         *SHARED_STEPS,
-        *(["tag_added_events"] if tag_events else []),
+        *(["tag_added_events"] if plan.tag_events else []),
         "import_failures",
         "import_row_outcomes",
         "profile_customers",
@@ -93,11 +121,11 @@ def write_batch(
     con.execute("BEGIN TRANSACTION")
     try:
         for step in all_steps:
-            sql = render_sql(step, **tables)
+            sql = render_sql(step, folders=sql_folders, **tables)
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         unchanged = None
-        if unchanged_count:
-            sql = render_sql(unchanged_count, **tables)
+        if plan.unchanged_count:
+            sql = render_sql(plan.unchanged_count, folders=sql_folders, **tables)
             unchanged = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchone()[0]
         failed = dict(
             con.execute(
@@ -132,7 +160,7 @@ def write_batch(
             "unknown": json.dumps(context.unknown, ensure_ascii=False),
             "failure_file": str(failure_file) if failed.get(None) else None,
             "archive_file": str(archive_folder / context.file_name),
-            "business_date": business_date,
+            "business_date": plan.business_date,
             "details": json.dumps(details, ensure_ascii=False, default=str),
             "unchanged": unchanged,
         }
@@ -144,7 +172,6 @@ def write_batch(
         raise
     fault_point("after_commit")
     summary = batch_summary(con, context.batch_id)
-    con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
     release_sources(context)
     return summary
 
@@ -165,7 +192,6 @@ def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) ->
 
 def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict:
     """The same bytes were imported before: report that batch, change nothing."""
-    con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE")
     release_sources(context)
     return {**batch_summary(con, context.previous), "status": "already_imported"}
 

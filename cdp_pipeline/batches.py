@@ -1,12 +1,12 @@
-"""What every import shares: content hashes and partition keys, the staging schema that
-carries an import from step to step, the batch record, reason codes, contracts and archives."""
+"""What every import shares: content hashes and partition keys, the batch record, reason codes
+and contracts."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import hashlib
 import json
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +17,10 @@ import yaml
 
 from cdp_pipeline.masking import mask_text
 from cdp_pipeline.settings import CONTRACTS_DIR
-from cdp_pipeline.warehouse import quote_ident
 
 CONTRACT_BATCH_ROWS = 250_000
+# Every step sees the partition's scratch database under this name; {staging} in sql/ is it.
+STAGING = "staging.main"
 
 
 def file_sha256(path: Path) -> str:
@@ -30,18 +31,44 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def partition_key_for(sha256: str) -> str:
-    """A file's partition key: its content hash, so the same bytes are one partition."""
-    return sha256[:16]
+def combined_sha256(shas: list[str]) -> str:
+    """The hash an import's bytes are known by: its file's, or for several files (a Tmall pair)
+    the hash of theirs in order."""
+    return shas[0] if len(shas) == 1 else hashlib.sha256(":".join(shas).encode()).hexdigest()
 
 
-def staging_schema(kind: str, key: str) -> str:
-    return quote_ident(f"stg_{kind}_{key}")
+def content_sha256(files: list[Path]) -> str:
+    return combined_sha256([file_sha256(Path(f)) for f in files])
+
+
+KEY_HASH_DIGITS = 12
+KEY_STEM_CHARACTERS = 40
+
+
+def key_stem(file_name: str) -> str:
+    """A file's name as a partition key begins: its stem, readable (NFKC, personal data masked,
+    a character Dagster refuses or a separator replaced by "_", at most 40 characters)."""
+    stem = mask_text(unicodedata.normalize("NFKC", Path(file_name).stem))
+    readable = re.sub(r"[^\w.-]+", "_", stem).replace("..", "_")
+    return re.sub(r"_+", "_", readable).strip("._-")[:KEY_STEM_CHARACTERS] or "file"
+
+
+def file_partition_key(file_name: str, sha256: str) -> str:
+    """A partition key that names the file: its stem (``key_stem``), then 12 hex digits of its
+    content hash, so the same file under the same name is always the same partition and two
+    files never share one."""
+    return f"{key_stem(file_name)}-{sha256[:KEY_HASH_DIGITS]}"
+
+
+def key_hash(key: str) -> str | None:
+    """The content hash digits a partition key ends with (None for a key this code did not make)."""
+    found = re.search(rf"-([0-9a-f]{{{KEY_HASH_DIGITS}}})$", key)
+    return found.group(1) if found else None
 
 
 @dataclass
 class ImportContext:
-    """What the first step learnt and the later steps need, kept in the staging schema."""
+    """What the first step learnt and the later steps need, kept in the scratch database."""
 
     kind: str
     batch_id: str
@@ -56,65 +83,20 @@ class ImportContext:
     refused: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     status: str = "staged"
-    previous: dict | None = None
+    previous: str | None = None
     move_source: bool = False
+    force: bool = False
     other_sources: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
     def staging(self) -> str:
-        return staging_schema(self.kind, self.key)
+        return STAGING
 
     @property
     def sources(self) -> list[Path]:
         """Every file of the import (a Tmall export is a pair)."""
         return [Path(self.source), *map(Path, self.other_sources)]
-
-
-def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TABLE {context.staging}.import_context AS SELECT CAST($c AS JSON) AS context",
-        {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False, default=str)},
-    )
-
-
-def load_context(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> ImportContext:
-    row = con.execute(f"SELECT CAST(context AS VARCHAR) FROM {staging_schema(kind, key)}.import_context").fetchone()
-    return ImportContext(**json.loads(row[0]))
-
-
-def begin_import(
-    con: duckdb.DuckDBPyConnection,
-    kind: str,
-    sources: list[Path],
-    sha256: str,
-    settings: dict,
-    force: bool = False,
-    move_source: bool = False,
-) -> ImportContext:
-    """A new batch of ``sources`` (the first is the main file) with a fresh staging schema; its
-    status is already_imported when a completed batch had the same bytes (unless ``force``)."""
-    key = partition_key_for(sha256)
-    started = dt.datetime.now()
-    context = ImportContext(
-        kind=kind,
-        batch_id=f"{started:%Y%m%d%H%M%S%f}-{key[:8]}",
-        key=key,
-        source=str(sources[0]),
-        other_sources=[str(p) for p in sources[1:]],
-        file_name=sources[0].name,
-        file_sha256=sha256,
-        started_at=started.isoformat(sep=" "),
-        settings=settings,
-        headers=[],
-        move_source=move_source,
-    )
-    con.execute(f"DROP SCHEMA IF EXISTS {context.staging} CASCADE; CREATE SCHEMA {context.staging}")
-    previous = None if force else previous_import(con, kind, sha256)
-    if previous:
-        context.status, context.previous = "already_imported", previous
-        save_context(con, context)
-    return context
 
 
 def previous_import(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> str | None:

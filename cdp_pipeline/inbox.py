@@ -21,17 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdp_pipeline.batches import file_sha256, partition_key_for
-from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
-from cdp_pipeline.sidecars import (
-    SIDECAR_SUFFIXES,
-    SidecarError,
-    TmallSidecar,
-    customer_sidecar,
-    sidecar_look,
-    sidecars_beside,
-)
-from cdp_pipeline.tmall_import import export_key, pair_exports
+from cdp_pipeline.batches import content_sha256, file_partition_key, key_hash, key_stem
+from cdp_pipeline.engine import ImportKind
+from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.sidecars import SIDECAR_SUFFIXES, SidecarError, customer_sidecar, sidecar_look
 
 IGNORED_PREFIXES = (".", "~$")
 LINK_REASON = "it is a symbolic link; the inbox imports only files dropped into it, never a link"
@@ -45,7 +38,7 @@ class ReadyFile:
 
     @property
     def key(self) -> str:
-        return partition_key_for(self.sha256)
+        return file_partition_key(self.path.name, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -61,13 +54,15 @@ class HeldFile:
 
 @dataclass
 class InboxScan:
-    """One look at an inbox: the files ready to import, those held, and the look to remember.
+    """One look at an inbox: the files ready to import, those held, those still settling (new
+    or changed since the last look), and the look to remember.
 
     ``cursor`` maps a file name to [size, mtime_ns, sha256, sidecar look, why its sidecar was
     refused]; the first three are the data file's (sha256 null until it held still)."""
 
     ready: list[ReadyFile] = field(default_factory=list)
     held: list[HeldFile] = field(default_factory=list)
+    settling: list[Path] = field(default_factory=list)
     cursor: dict[str, list] = field(default_factory=dict)
 
     def hold(self, path: Path, reason: str) -> None:
@@ -123,6 +118,7 @@ def scan_inbox(
         before = previous.get(entry.name) or []
         if before[:2] != look or (before[3] if len(before) > 3 else None) != sidecar:
             scan.cursor[entry.name] = [*look, None, sidecar, None]
+            scan.settling.append(path)
             continue
         try:
             sha = before[2] or inbox_sha256(path)
@@ -144,67 +140,22 @@ def scan_inbox(
     return scan
 
 
-def read_sidecar(path: Path) -> CustomerImportSettings:
-    """The settings of a customer file's sidecar (SPEC §2); raises SidecarError naming it."""
-    return customer_sidecar(path)
+def each_ready_file_alone(ready: list[ReadyFile]) -> tuple[list[tuple[tuple[ReadyFile, ...], Any]], list[Path], list]:
+    """Every ready file is an import of its own, with its sidecar's settings."""
+    return [((f,), f.settings) for f in ready], [], []
 
 
-def tmall_pairs(
-    ready: list[ReadyFile],
-) -> tuple[list[tuple[ReadyFile, ReadyFile, TmallImportSettings]], list[Path], list[HeldFile]]:
-    """Ready Tmall files paired by the order report's sidecar (``items: <item report file name>``)
-    or else by name (same suffix); the files still waiting for their partner; the pairs held.
-
-    A report whose sidecar names its item report waits for that one, never pairs by name. The
-    settings of a pair are its order report's sidecar's: a sidecar beside the item report holds
-    the pair rather than be silently ignored."""
-    by_path = {f.path: f for f in ready}
-    sidecar_of = {f.path: f.settings if isinstance(f.settings, TmallSidecar) else TmallSidecar() for f in ready}
-    found: list[tuple[ReadyFile, ReadyFile]] = []
-    alone: list[Path] = []
-    used: set[Path] = set()
-    for f in ready:
-        if sidecar_of[f.path].items is None:
-            continue
-        partner = f.path.with_name(sidecar_of[f.path].items)
-        if partner in by_path and partner != f.path:
-            found.append((f, by_path[partner]))
-            used |= {f.path, partner}
-        else:
-            alone.append(f.path)
-            used.add(f.path)
-    pairs, unpaired = pair_exports([p for p in by_path if p not in used])
-    found += [(by_path[o], by_path[i]) for o, i in pairs]
-    paired, held = [], []
-    for orders, items in found:
-        beside_items = sidecars_beside(items.path)
-        if beside_items:
-            reason = (
-                f"{beside_items[0].name}: a pair's settings go in its order report's sidecar "
-                f"({orders.path.name}.yaml), not beside the item report"
-            )
-            held += [HeldFile(orders.path, reason), HeldFile(items.path, reason)]
-        else:
-            paired.append((orders, items, sidecar_of[orders.path].settings))
-    return paired, sorted(alone + unpaired), held
-
-
-def locate_export(paths: CdpPaths, key: str) -> tuple[Path, Path] | None:
-    """Find the Tmall pair behind a partition key: in the inbox, else in the archive."""
-    folders = [paths.inbox("tmall"), *paths.archive.glob(f"*-{key[:8]}")]
+def locate_import(paths: CdpPaths, kind: ImportKind, key: str) -> tuple[Path, ...] | None:
+    """Find the files behind a partition key: in the kind's inbox, else in the archive folder of
+    a batch of those bytes. Only files whose name gives the key's stem are hashed."""
+    content = key_hash(key)
+    if content is None:
+        return None
+    folders = [paths.inbox(kind.name), *paths.archive.glob(f"*-{content[:8]}")]
+    stem = key.removesuffix(f"-{content}")
     for folder in folders:
-        pairs, _ = pair_exports([p for p in folder.glob("*") if is_candidate(p)])
-        for orders, items in pairs:
-            if export_key(orders, items) == key:
-                return orders, items
-    return None
-
-
-def locate_file(paths: CdpPaths, kind: str, key: str) -> Path | None:
-    """Find the file behind a partition key: in the inbox, else in the archive."""
-    candidates = [p for p in paths.inbox(kind).glob("*") if is_candidate(p)]
-    candidates += [p for p in paths.archive.glob(f"*-{key[:8]}/*") if is_candidate(p)]
-    for path in candidates:
-        if partition_key_for(file_sha256(path)) == key:
-            return path
+        imports, _ = kind.pair_files([p for p in folder.glob("*") if is_candidate(p)])
+        for files in imports:
+            if key_stem(files[0].name) == stem and kind.partition_key(files, content_sha256(list(files))) == key:
+                return files
     return None

@@ -1,10 +1,10 @@
 """Locks between processes on one CDP_HOME: one import of the same bytes at a time.
 
-An import of one file is several steps, each opening the warehouse on its own; the staging schema
-they share is named after the file's partition key, and every new import of that key drops and
-recreates it. Two imports of the same bytes side by side would drop each other's staging. So an
-import holds its key's lock from before its first step to after its last: the others wait, then
-find the committed batch and report ``already_imported``.
+An import of one file is several steps, each opening the partition's scratch database on its
+own, and every new import of that partition starts a fresh one: two imports of the same bytes
+side by side would wipe each other's staging. So an import holds its content's lock from before
+its first step to after its last: the others wait, then find the committed batch and report
+``already_imported``.
 
 The locks are ``flock`` locks on files under ``CDP_HOME/work``: the kernel releases them when the
 holder's process ends in any way (SIGKILL, OOM), so a killed import never leaves one held.
@@ -15,11 +15,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cdp_pipeline.batches import key_hash
 from cdp_pipeline.settings import CdpPaths
 
 
@@ -34,9 +34,10 @@ def _still_at(fd: int, path: Path) -> bool:
 
 
 @contextmanager
-def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` (created owner-only if missing), waiting as long as
-    another process holds it; ``on_wait`` is called once when the wait begins.
+    another process holds it; ``on_wait`` is called once when the wait begins. Without ``wait``,
+    a lock another process holds is not waited for: the block runs with False, holding nothing.
 
     The holder removes the file as it lets go, so lock files do not pile up in ``work/``. A
     process that was waiting on the removed file then starts again on the path's new file, so
@@ -50,6 +51,10 @@ def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Ite
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if not wait:
+                    os.close(fd)
+                    yield False
+                    return
                 if on_wait is not None and not waited:
                     on_wait()
                 waited = True
@@ -61,18 +66,20 @@ def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Ite
             raise
         os.close(fd)
     try:
-        yield
+        yield True
     finally:
         path.unlink(missing_ok=True)  # before letting go: a waiter then sees the file has changed
         os.close(fd)
 
 
 def import_lock_path(paths: CdpPaths, kind: str, key: str) -> Path:
-    # a key is a content hash; one typed into the Dagster UI may hold anything, "/" included
-    name = key if re.fullmatch(r"[0-9a-f]{1,64}", key) else hashlib.sha256(key.encode()).hexdigest()
+    # One lock per content: a file imported under two names is one import at a time. A key
+    # typed into the Dagster UI may hold anything, "/" included.
+    name = key_hash(key) or hashlib.sha256(key.encode()).hexdigest()
     return paths.work / f".import-{kind}-{name}.lock"
 
 
-def import_lock(paths: CdpPaths, kind: str, key: str, on_wait: Callable[[], None] | None = None):
-    """The lock held across the whole import of one partition key (one file's or pair's bytes)."""
-    return exclusive_lock(import_lock_path(paths, kind, key), on_wait)
+def import_lock(paths: CdpPaths, kind: str, key: str, on_wait: Callable[[], None] | None = None, wait: bool = True):
+    """The lock held across the whole import of one partition key's bytes (a file's or a pair's),
+    whatever name they came under."""
+    return exclusive_lock(import_lock_path(paths, kind, key), on_wait, wait)

@@ -1,23 +1,16 @@
-"""A Tmall order export (order report + item report) imported into orders, order items,
-customers and their purchase timeline — the same four steps as a customer file:
-
-1. ``stage_tmall_export``: both files staged, their headers checked against the known
-   templates, cells cleaned (``sql/tmall_order_rows.sql``, ``sql/tmall_item_rows.sql``);
-2. ``validate_tmall_orders``: the pandera contract of an order row;
-3. ``match_tmall_orders``: duplicates, statuses, buyers ↔ customers by mobile;
-4. ``write_tmall_orders``: one transaction for customers, orders, items, events and the batch.
-
-An export is keyed by the hash of both files, so the same pair is one partition and is never
-imported twice.
+"""The Tmall export import kind (SPEC §3): an order report and its item report, their headers
+checked against the known templates (data_contracts/tmall_templates.yaml), order rows judged by
+the contract in data_contracts/tmall_orders.py, buyers matched to customers by mobile, and
+orders, items, customers and their purchase timeline written. ``TMALL`` declares it for the
+engine (cdp_pipeline.engine). An export is keyed by the hash of both files, so the same pair is
+one partition and is never imported twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
 import re
-from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,26 +18,18 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from cdp_pipeline.batch_writes import finish_already_imported, write_batch
-from cdp_pipeline.batches import (
-    ImportContext,
-    begin_import,
-    create_reason_codes,
-    file_sha256,
-    partition_key_for,
-    run_contract,
-    save_context,
-)
+from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan
+from cdp_pipeline.batches import STAGING, ImportContext
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.errors import FileRejected, not_a_file_reason
-from cdp_pipeline.faults import fault_point
-from cdp_pipeline.locks import import_lock
+from cdp_pipeline.engine import ImportKind, Staged, import_files
+from cdp_pipeline.errors import FileRejected
+from cdp_pipeline.inbox import HeldFile, ReadyFile
 from cdp_pipeline.readers import cell_parts, stage_file
 from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
-from cdp_pipeline.warehouse import connect, render_sql, run_sql
+from cdp_pipeline.sidecars import TmallSidecar, sidecars_beside, tmall_sidecar
+from cdp_pipeline.warehouse import run_sql
 from data_contracts.tmall_orders import ORDER_ID, contract_failures
 
-KIND = "tmall"
 ORDER_REPORT = re.compile(r"^ExportOrderList(?P<suffix>.*)\.(csv|xlsx)$", re.IGNORECASE)
 ITEM_REPORT = re.compile(r"^ExportOrderDetailList(?P<suffix>.*)\.(csv|xlsx)$", re.IGNORECASE)
 
@@ -104,15 +89,6 @@ def export_timestamp(file_name: str) -> dt.datetime | None:
         return None
 
 
-def pair_sha256(orders_sha: str, items_sha: str) -> str:
-    return hashlib.sha256(f"{orders_sha}:{items_sha}".encode()).hexdigest()
-
-
-def export_key(orders: Path, items: Path) -> str:
-    """The partition key of an export: the hash of both files."""
-    return partition_key_for(pair_sha256(file_sha256(orders), file_sha256(items)))
-
-
 def _projection(headers: list[str], fields: dict[str, list[str]]) -> str:
     positions = {h.strip(): i for i, h in enumerate(headers)}
 
@@ -124,111 +100,48 @@ def _projection(headers: list[str], fields: dict[str, list[str]]) -> str:
 
 
 def stage_tmall_export(
-    con: duckdb.DuckDBPyConnection,
-    orders: Path,
-    items: Path,
-    settings: TmallImportSettings,
-    paths: CdpPaths,
-    force: bool = False,
-    move_source: bool = False,
-) -> ImportContext:
-    """Step 1: stage both reports. A refused pair raises FileRejected and leaves nothing."""
-    orders, items = Path(orders), Path(items)
-    for path in (orders, items):
-        if not path.is_file():
-            raise FileRejected(path, not_a_file_reason(path))
-    sha256 = pair_sha256(file_sha256(orders), file_sha256(items))
-    context = begin_import(con, KIND, [orders, items], sha256, dataclasses.asdict(settings), force, move_source)
-    if context.status == "already_imported":
-        return context
-    staging = context.staging
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], settings: TmallImportSettings, paths: CdpPaths
+) -> Staged:
+    """Both reports staged, their headers matched to a template, their cells cleaned."""
+    orders, items = files
     templates = tmall_templates()
-    try:
-        staged = {}
-        for role, path, known in (("order", orders, templates.orders), ("item", items, templates.items)):
-            staged[role] = stage_file(
-                con, path, f"{staging}.{role}_file_rows", paths.work, templates.known_headers, settings.encoding
-            )
-            staged[role + "_template"] = match_template(staged[role].headers, known, f"{role} report", path)
-        for role, fields in (("order", templates.order_fields), ("item", templates.item_fields)):
-            run_sql(
-                con,
-                f"tmall_{role}_rows",
-                staging=staging,
-                field_cells=_projection(staged[role].headers, fields),
-                **cell_parts(staged[role].width),
-            )
-        rows = con.execute(
-            f"SELECT count(*) FILTER (WHERE NOT is_empty), max(ordered_at) FROM {staging}.tmall_order_rows"
-        ).fetchone()
-        if rows[0] == 0:
-            raise FileRejected(orders, "no data rows: the order report has a header but no orders")
-        create_reason_codes(con, staging, KIND, other_file_roles=("items",))
-    except BaseException:
-        con.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
-        raise
-    export_at = export_timestamp(orders.name) or rows[1] or dt.datetime.fromisoformat(context.started_at)
-    context.headers = staged["order"].headers
-    context.encoding = staged["order"].encoding
-    context.extra = {
-        "items_file_name": items.name,
-        "item_headers": staged["item"].headers,
-        "order_template": staged["order_template"],
-        "item_template": staged["item_template"],
-        "export_at": export_at.isoformat(sep=" "),
-    }
-    save_context(con, context)
-    fault_point("after_staging")
-    return context
-
-
-def validate_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
-    """Step 2: the pandera contract over the order rows, in Arrow batches."""
-    target = f"{context.staging}.contract_failures"
-    if context.status != "staged":
-        con.execute(f"CREATE OR REPLACE TABLE {target} (row_number BIGINT, reason_code VARCHAR)")
-        return {}
-    failures = run_contract(
-        con, render_sql("tmall_orders_for_contract", staging=context.staging), contract_failures, target
-    )
-    fault_point("after_validation")
-    return failures
-
-
-def match_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
-    """Step 3: every order row gets its outcome and its customer."""
-    if context.status != "staged":
-        return {}
-    for step in ("tmall_order_duplicates", "tmall_order_candidates", "tmall_new_customers", "tmall_order_outcomes"):
-        run_sql(con, step, staging=context.staging)
-    fault_point("after_matching")
-    return order_counts(con, context)
-
-
-def order_counts(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
-    cursor = con.execute(render_sql("tmall_order_counts", staging=context.staging))
-    return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-
-
-def failure_reasons(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict[str, int]:
-    return dict(
-        con.execute(
-            f"SELECT reason_code, count(*) FROM {context.staging}.tmall_order_outcomes WHERE outcome = 'failed' "
-            "GROUP BY ALL ORDER BY 2 DESC, 1"
-        ).fetchall()
+    staged = {}
+    for role, path, known in (("order", orders, templates.orders), ("item", items, templates.items)):
+        staged[role] = stage_file(
+            con, path, f"{STAGING}.{role}_file_rows", paths.work, templates.known_headers, settings.encoding
+        )
+        staged[role + "_template"] = match_template(staged[role].headers, known, f"{role} report", path)
+    for role, fields in (("order", templates.order_fields), ("item", templates.item_fields)):
+        run_sql(
+            con,
+            f"tmall_{role}_rows",
+            staging=STAGING,
+            field_cells=_projection(staged[role].headers, fields),
+            **cell_parts(staged[role].width),
+        )
+    rows = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT is_empty), max(ordered_at) FROM {STAGING}.tmall_order_rows"
+    ).fetchone()
+    if rows[0] == 0:
+        raise FileRejected(orders, "no data rows: the order report has a header but no orders")
+    export_at = export_timestamp(orders.name) or rows[1] or dt.datetime.now()
+    return Staged(
+        staged["order"].headers,
+        staged["order"].encoding,
+        extra={
+            "items_file_name": items.name,
+            "item_headers": staged["item"].headers,
+            "order_template": staged["order_template"],
+            "item_template": staged["item_template"],
+            "export_at": export_at.isoformat(sep=" "),
+        },
     )
 
 
-def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, paths: CdpPaths) -> dict:
-    """Step 4: one transaction writes customers, orders, items, events and the batch record."""
-    if context.status == "already_imported":
-        return tmall_summary(finish_already_imported(con, context))
-    counts = order_counts(con, context)
-    summary = write_batch(
-        con,
-        context,
-        paths,
-        [
+def tmall_write_plan(context: ImportContext, counts: dict[str, int]) -> WritePlan:
+    extra = context.extra
+    return WritePlan(
+        steps=[
             # Updates and deletes first: after large inserts in the same transaction they are
             # slow in DuckDB. The latest states and items are taken before this export's states
             # join the history, so they need not read back the rows just written.
@@ -245,21 +158,16 @@ def write_tmall_orders(con: duckdb.DuckDBPyConnection, context: ImportContext, p
             "tmall_batch_customers",
             "tmall_item_failures",
         ],
-        outcomes=f"{context.staging}.tmall_order_outcomes",
-        file_rows=f"{context.staging}.order_file_rows",
-        params={"export_at": dt.datetime.fromisoformat(context.extra["export_at"]), "order_id_pattern": ORDER_ID},
-        tag_events=True,
+        params={"export_at": dt.datetime.fromisoformat(extra["export_at"]), "order_id_pattern": ORDER_ID},
         details={
             **counts,
-            "items_file_name": context.extra["items_file_name"],
-            "order_template": context.extra["order_template"],
-            "item_template": context.extra["item_template"],
-            "export_at": context.extra["export_at"],
+            "items_file_name": extra["items_file_name"],
+            "order_template": extra["order_template"],
+            "item_template": extra["item_template"],
+            "export_at": extra["export_at"],
         },
-        other_failure_headers={"items": context.extra["item_headers"]},
+        other_failure_headers={"items": extra["item_headers"]},
     )
-    con.execute("DROP TABLE IF EXISTS temp.tmall_latest_orders")
-    return tmall_summary(summary)
 
 
 def tmall_summary(summary: dict) -> dict:
@@ -276,14 +184,7 @@ def import_tmall_export(
     orders: Path, items: Path, settings: TmallImportSettings, paths: CdpPaths, force: bool = False
 ) -> dict:
     """All four steps in one process, without Dagster."""
-    # the lock every import of these bytes holds (the Dagster runs too): see cdp_pipeline.locks
-    both = Path(orders).is_file() and Path(items).is_file()
-    held = import_lock(paths, KIND, export_key(Path(orders), Path(items))) if both else nullcontext()
-    with held, connect(paths.warehouse) as con:
-        context = stage_tmall_export(con, orders, items, settings, paths, force=force)
-        validate_tmall_orders(con, context)
-        match_tmall_orders(con, context)
-        return write_tmall_orders(con, context, paths)
+    return import_files(TMALL, [orders, items], settings, paths, force=force)
 
 
 def pair_exports(files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path]]:
@@ -313,3 +214,75 @@ def pair_exports(files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path]
             else:
                 alone.extend(same_orders + same_items)
     return pairs, sorted(alone)
+
+
+def tmall_pairs(
+    ready: list[ReadyFile],
+) -> tuple[list[tuple[tuple[ReadyFile, ReadyFile], TmallImportSettings]], list[Path], list[HeldFile]]:
+    """Ready Tmall files paired by the order report's sidecar (``items: <item report file name>``)
+    or else by name (same suffix); the files still waiting for their partner; the pairs held.
+
+    A report whose sidecar names its item report waits for that one, never pairs by name. The
+    settings of a pair are its order report's sidecar's: a sidecar beside the item report holds
+    the pair rather than be silently ignored."""
+    by_path = {f.path: f for f in ready}
+    sidecar_of = {f.path: f.settings if isinstance(f.settings, TmallSidecar) else TmallSidecar() for f in ready}
+    found: list[tuple[ReadyFile, ReadyFile]] = []
+    alone: list[Path] = []
+    used: set[Path] = set()
+    for f in ready:
+        if sidecar_of[f.path].items is None:
+            continue
+        partner = f.path.with_name(sidecar_of[f.path].items)
+        if partner in by_path and partner != f.path:
+            found.append((f, by_path[partner]))
+            used |= {f.path, partner}
+        else:
+            alone.append(f.path)
+            used.add(f.path)
+    pairs, unpaired = pair_exports([p for p in by_path if p not in used])
+    found += [(by_path[o], by_path[i]) for o, i in pairs]
+    paired, held = [], []
+    for orders, items in found:
+        beside_items = sidecars_beside(items.path)
+        if beside_items:
+            reason = (
+                f"{beside_items[0].name}: a pair's settings go in its order report's sidecar "
+                f"({orders.path.name}.yaml), not beside the item report"
+            )
+            held += [HeldFile(orders.path, reason), HeldFile(items.path, reason)]
+        else:
+            paired.append(((orders, items), sidecar_of[orders.path].settings))
+    return paired, sorted(alone + unpaired), held
+
+
+
+TMALL = ImportKind(
+    name="tmall",
+    noun="tmall",
+    unit="export",
+    rows="orders",
+    title="Tmall export (order report + item report)",
+    inputs=("orders", "items"),
+    settings=TmallImportSettings,
+    stage=stage_tmall_export,
+    contract_rows="tmall_orders_for_contract",
+    contract=contract_failures,
+    match_steps=("tmall_order_duplicates", "tmall_order_candidates", "tmall_new_customers", "tmall_order_outcomes"),
+    counts="tmall_order_counts",
+    outcomes="tmall_order_outcomes",
+    file_rows="order_file_rows",
+    write_plan=tmall_write_plan,
+    tables=(
+        "customers",
+        "orders",
+        "order_items",
+        "tmall_order_history",
+        "tmall_item_history",
+        *SHARED_TABLES,
+    ),
+    pair_files=pair_exports,
+    read_sidecar=tmall_sidecar,
+    group_ready=tmall_pairs,
+    summary=tmall_summary,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -19,8 +19,12 @@ LOCK_WAIT_SECONDS = 600.0
 
 
 @cache
-def sql_text(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+def sql_text(name: str, folders: tuple[Path, ...] = ()) -> str:
+    """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else sql/."""
+    for folder in (*folders, SQL_DIR):
+        if (folder / f"{name}.sql").is_file():
+            return (folder / f"{name}.sql").read_text(encoding="utf-8")
+    raise FileNotFoundError(f"no SQL file {name}.sql in {', '.join(map(str, (*folders, SQL_DIR)))}")
 
 
 def quote_ident(name: str) -> str:
@@ -28,10 +32,10 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def render_sql(name: str, **parts: str) -> str:
+def render_sql(name: str, folders: tuple[Path, ...] = (), **parts: str) -> str:
     """``sql/<name>.sql`` with its ``{placeholders}`` (identifiers and projections we build) filled."""
-    template = sql_text(name)
-    missing = set(re.findall(r"\{(staging|[a-z_]+_cells?)\}", template)) - parts.keys()
+    template = sql_text(name, tuple(folders))
+    missing = set(re.findall(r"\{(staging|batch|outcomes|[a-z_]+_cells?)\}", template)) - parts.keys()
     if missing:
         raise KeyError(f"sql/{name}.sql needs {sorted(missing)}")
     # One pass: a filled part is never searched again, so text such as {staging} inside a quoted
@@ -133,5 +137,26 @@ def connect_query_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iter
         con.close()
 
 
-def table_row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:
-    return {table: con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0] for table in tables}
+@contextmanager
+def try_connect_query_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The warehouse read-only if it exists and no process is writing it right now, else None."""
+    con = None
+    if path.is_file():
+        try:
+            con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+            con.execute("SELECT 1 FROM import_batches LIMIT 0")
+        except duckdb.Error:
+            if con is not None:
+                con.close()
+            con = None
+    try:
+        yield con
+    finally:
+        if con is not None:
+            con.close()
+
+
+def table_descriptions() -> dict[str, str]:
+    """Each warehouse table's description: the comment above its CREATE TABLE in schema.sql."""
+    found = re.finditer(r"((?:^--[^\n]*\n)+)CREATE TABLE IF NOT EXISTS (\w+)", sql_text("schema"), re.MULTILINE)
+    return {m.group(2): " ".join(line.removeprefix("--").strip() for line in m.group(1).splitlines()) for m in found}

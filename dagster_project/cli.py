@@ -224,8 +224,7 @@ def _settings(args: argparse.Namespace):
 
 
 def import_customers(args: argparse.Namespace) -> int:
-    from cdp_pipeline.catalogue import Catalogue
-    from cdp_pipeline.customer_import import plan_customer_import
+    from cdp_pipeline.customer_import import CUSTOMERS, plan_customer_import
     from cdp_pipeline.errors import FileRejected, not_a_file_reason
     from cdp_pipeline.settings import CdpPaths
 
@@ -234,10 +233,10 @@ def import_customers(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise FileRejected(path, not_a_file_reason(path))
     if args.dry_run:
-        report = plan_customer_import(path, _settings(args), paths, Catalogue.load(paths.config_file))
+        report = plan_customer_import(path, _settings(args), paths)
         _print(report, args.json, _describe_dry_run)
         return 0
-    summary = run_customer_import(path.resolve(), _settings(args), args.force, show_progress=not args.json)
+    summary = run_import(CUSTOMERS, [path.resolve()], _settings(args), args.force, show_progress=not args.json)
     _print(summary, args.json, _describe_import)
     return 0
 
@@ -250,12 +249,17 @@ def _tmall_settings(args: argparse.Namespace):
 
 def import_tmall(args: argparse.Namespace) -> int:
     from cdp_pipeline.errors import FileRejected, not_a_file_reason
+    from cdp_pipeline.tmall_import import TMALL
 
     for path in (args.orders, args.items):
         if not path.is_file():
             raise FileRejected(path, not_a_file_reason(path))
-    summary = run_tmall_import(
-        args.orders.resolve(), args.items.resolve(), _tmall_settings(args), args.force, show_progress=not args.json
+    summary = run_import(
+        TMALL,
+        [args.orders.resolve(), args.items.resolve()],
+        _tmall_settings(args),
+        args.force,
+        show_progress=not args.json,
     )
     _print(_tmall_report(summary), args.json, _describe_tmall)
     return 0
@@ -275,7 +279,7 @@ def backfill_tmall(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cdp_pipeline.errors import FileRejected
-    from cdp_pipeline.tmall_import import export_timestamp, pair_exports
+    from cdp_pipeline.tmall_import import TMALL, export_timestamp, pair_exports
 
     if args.folder.is_file():
         raise FileRejected(args.folder, "a file, not a folder: give the folder holding the export pairs")
@@ -289,7 +293,7 @@ def backfill_tmall(args: argparse.Namespace) -> int:
     for orders, items in tqdm(pairs, unit="export", file=sys.stderr, disable=args.json or not sys.stderr.isatty()):
         try:
             reports.append(
-                _tmall_report(run_tmall_import(orders.resolve(), items.resolve(), _tmall_settings(args), args.force))
+                _tmall_report(run_import(TMALL, [orders.resolve(), items.resolve()], _tmall_settings(args), args.force))
             )
         except FileRejected as error:
             rejected.append({"file": str(error.path), "reason": error.reason})
@@ -340,41 +344,22 @@ def _describe_tmall(s: dict) -> str:
     return "\n".join(lines)
 
 
-def run_customer_import(path: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
-    """One file through the customer_import job, in this process, on the shared instance."""
-    from cdp_pipeline.batches import file_sha256, partition_key_for
-    from dagster_project.defs.customers.assets import customer_import_run_config
-    from dagster_project.defs.customers.partitions import customer_files
+def run_import(kind, files: list[Path], settings, force: bool = False, show_progress: bool = False) -> dict:
+    """One import (a file, a pair) through its kind's job, in this process, on the shared instance."""
+    from cdp_pipeline.batches import content_sha256
+    from dagster_project.defs.imports.definitions import IMPORTS
 
+    built = IMPORTS[kind.name]
     return run_partition(
-        "customer_import",
-        customer_files.name,
-        partition_key_for(file_sha256(path)),
-        customer_import_run_config(str(path), settings, force=force),
-        {"cdp/file_name": path.name, "cdp/kind": "customers"},
-        show_progress=show_progress and _is_long(path),
+        kind,
+        kind.partition_key(files, content_sha256(files)),
+        built.run_config([str(f) for f in files], settings, force=force),
+        built.run_tags(files),
+        show_progress=show_progress and _is_long(files[0]),
     )
 
 
-def run_tmall_import(orders: Path, items: Path, settings, force: bool = False, show_progress: bool = False) -> dict:
-    """One Tmall export through the tmall_import job, in this process, on the shared instance."""
-    from cdp_pipeline.tmall_import import export_key
-    from dagster_project.defs.tmall.assets import tmall_import_run_config
-    from dagster_project.defs.tmall.partitions import tmall_exports
-
-    return run_partition(
-        "tmall_import",
-        tmall_exports.name,
-        export_key(orders, items),
-        tmall_import_run_config(str(orders), str(items), settings, force=force),
-        {"cdp/file_name": orders.name, "cdp/items_file_name": items.name, "cdp/kind": "tmall"},
-        show_progress=show_progress and _is_long(orders),
-    )
-
-
-def run_partition(
-    job_name: str, partitions: str, key: str, run_config: dict, tags: dict, show_progress: bool = False
-) -> dict:
+def run_partition(kind, key: str, run_config: dict, tags: dict, show_progress: bool = False) -> dict:
     """Register the partition, run the job for it in-process and return the batch summary that
     its write step put in the materialization metadata.
 
@@ -384,14 +369,16 @@ def run_partition(
     one imports and the others wait, then report already_imported."""
     from cdp_pipeline.locks import import_lock
     from cdp_pipeline.settings import CdpPaths
-    from dagster_project.instance import STAGING_KINDS, local_instance, recover_dead_runs
+    from dagster_project.instance import local_instance, recover_dead_runs
 
     paths = CdpPaths.from_env().ensure()
     instance = local_instance(paths)
-    recover_dead_runs(instance, paths.warehouse)
+    recover_dead_runs(instance, paths)
     from dagster_project.definitions import defs
+    from dagster_project.defs.imports.definitions import IMPORTS
 
-    with import_lock(paths, STAGING_KINDS[job_name], key):  # two processes adding one key: IntegrityError
+    job_name, partitions = kind.job_name, IMPORTS[kind.name].partitions.name
+    with import_lock(paths, kind.name, key):  # two processes adding one key: IntegrityError
         if not instance.has_dynamic_partition(partitions, key):
             instance.add_dynamic_partitions(partitions, [key])
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -410,7 +397,7 @@ def run_partition(
                 tags={**tags, "cdp/launched_by": "cli"},
             )
     except Exception as error:  # Dagster's own storage failed: did the batch commit before?
-        summary = _committed_anyway(paths, job_name, key, started, error, dagster_lines)
+        summary = _committed_anyway(paths, kind, key, started, error, dagster_lines)
         if summary is None:
             raise
         return summary
@@ -420,7 +407,7 @@ def run_partition(
     if not result.success:
         storage = _storage_failure(result)
         failure = storage or _run_failure(result)
-        summary = _committed_anyway(paths, job_name, key, started, failure, dagster_lines, storage is not None)
+        summary = _committed_anyway(paths, kind, key, started, failure, dagster_lines, storage is not None)
         if summary is None:
             raise failure
         return summary
@@ -491,7 +478,7 @@ def _storage_failure(result) -> Exception | None:
 
 def _committed_anyway(
     paths,
-    job_name: str,
+    kind,
     key: str,
     started: datetime.datetime,
     error: Exception,
@@ -505,7 +492,7 @@ def _committed_anyway(
     step stands as it is."""
     from cdp_pipeline.errors import environment_fault, first_line
 
-    summary = _batch_committed_since(paths, job_name, key, started) if storage_failed else None
+    summary = _batch_committed_since(paths, kind, key, started) if storage_failed else None
     _replay(dagster_lines, drop_storage_failures=summary is not None)
     if summary is None:
         return None
@@ -519,21 +506,20 @@ def _committed_anyway(
     return summary
 
 
-def _batch_committed_since(paths, job_name: str, key: str, started: datetime.datetime) -> dict | None:
+def _batch_committed_since(paths, kind, key: str, started: datetime.datetime) -> dict | None:
     """The batch of partition ``key`` that began after ``started``, if it committed (a batch id
-    ends with the first 8 characters of its partition key)."""
+    ends with the first 8 digits of the content hash its partition key ends with)."""
     import duckdb
 
-    from cdp_pipeline.batches import batch_summary
+    from cdp_pipeline.batches import batch_summary, key_hash
     from cdp_pipeline.warehouse import connect_read_only
-    from dagster_project.instance import STAGING_KINDS
 
     try:
         with connect_read_only(paths.warehouse, lock_wait=60.0) as con:
             row = con.execute(
                 "SELECT batch_id FROM import_batches WHERE kind = $kind AND batch_id LIKE $suffix "
                 "AND started_at >= $started ORDER BY started_at DESC LIMIT 1",
-                {"kind": STAGING_KINDS.get(job_name), "suffix": f"%-{key[:8]}", "started": started},
+                {"kind": kind.name, "suffix": f"%-{(key_hash(key) or '')[:8]}", "started": started},
             ).fetchone()
             return batch_summary(con, row[0]) if row else None
     except duckdb.Error:  # the warehouse is what failed: the original error says why

@@ -92,10 +92,10 @@ def _process_alive(pid: int, started: str) -> bool:
     return not started or _process_start(pid) in (started, "")
 
 
-def recover_dead_runs(instance: dg.DagsterInstance, warehouse: Path | None = None) -> list[str]:
+def recover_dead_runs(instance: dg.DagsterInstance, paths: CdpPaths | None = None) -> list[str]:
     """Mark failed the unfinished runs whose process (on this host) is gone, and free the pool
-    slots they held; free the slots any finished run still holds; with ``warehouse``, drop the
-    staging schemas the dead runs left. Returns the runs marked failed.
+    slots they held; free the slots any finished run still holds; with ``paths``, remove the
+    scratch databases the dead runs left. Returns the runs marked failed.
 
     A SIGKILLed in-process run stays STARTED and keeps its "warehouse" slot, so every later run
     would wait for that slot forever. Its batch never committed (or committed whole), so
@@ -120,28 +120,31 @@ def recover_dead_runs(instance: dg.DagsterInstance, warehouse: Path | None = Non
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
                 storage.free_concurrency_slots_for_run(run_id)
-    if recovered and warehouse is not None:
-        drop_staging_of(instance, [instance.get_run_by_id(run_id) for run_id in recovered], warehouse)
+    if recovered and paths is not None:
+        remove_scratch_of(instance, [instance.get_run_by_id(run_id) for run_id in recovered], paths)
     return recovered
 
 
-STAGING_KINDS = {"customer_import": "customers", "tmall_import": "tmall"}
+def remove_scratch_of(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], paths: CdpPaths) -> None:
+    """Remove the scratch database of each run's partition, unless a run of that partition is
+    still going: only while holding the partition's import lock (a run holding it is at work on
+    those bytes and stages afresh), so no run can begin the partition meanwhile."""
+    from cdp_pipeline.engine import remove_scratch
+    from cdp_pipeline.kinds import kind_of_job
+    from cdp_pipeline.locks import import_lock
 
-
-def drop_staging_of(instance: dg.DagsterInstance, runs: list[dg.DagsterRun], warehouse: Path) -> None:
-    """Drop the staging schema of each run's partition, unless a run of that partition is still
-    going: checked while holding the warehouse, so no run can begin the partition meanwhile."""
-    from cdp_pipeline.batches import staging_schema
-    from cdp_pipeline.warehouse import connect
-
-    with connect(warehouse) as con:
-        going = instance.get_runs(
-            filters=dg.RunsFilter(
-                statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    for run in runs:
+        kind, key = kind_of_job(run.job_name), run.tags.get("dagster/partition")
+        if kind is None or not key:
+            continue
+        with import_lock(paths, kind.name, key, wait=False) as held:
+            going = not held or instance.get_runs(
+                filters=dg.RunsFilter(
+                    job_name=run.job_name,
+                    statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING],
+                    tags={"dagster/partition": key},
+                ),
+                limit=1,
             )
-        )
-        busy = {(run.job_name, run.tags.get("dagster/partition")) for run in going}
-        for run in runs:
-            key = run.tags.get("dagster/partition")
-            if run.job_name in STAGING_KINDS and key and (run.job_name, key) not in busy:
-                con.execute(f"DROP SCHEMA IF EXISTS {staging_schema(STAGING_KINDS[run.job_name], key)} CASCADE")
+            if not going:
+                remove_scratch(paths, kind.name, key)

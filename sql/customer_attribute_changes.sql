@@ -3,7 +3,7 @@
 -- take part only under --source-policy all. Drives both the UPDATE and attribute_changed events.
 -- One join of the file's row with the stored customer, the fields compared side by side in a
 -- list: unpivoting both sides and joining them on (customer, field) took ~1.5x as long (1M rows).
-CREATE OR REPLACE TABLE {staging}.customer_attribute_changes AS
+CREATE OR REPLACE TEMP TABLE {batch}.customer_attribute_changes AS
 WITH compared AS (
     SELECT o.customer_id, [
         {'field': 'name', 'old_value': c.name, 'new_value': r.name},

@@ -6,4 +6,4 @@ FROM {staging}.customer_row_outcomes WHERE outcome = 'created'
 UNION ALL
 SELECT customer_id, 'attribute_changed', $now, $batch_id,
        CAST(json_group_object(field, json_array(old_value, new_value)) AS JSON)
-FROM {staging}.customer_attribute_changes GROUP BY customer_id;
+FROM {batch}.customer_attribute_changes GROUP BY customer_id;

@@ -5,11 +5,11 @@
 -- Run after every write of the batch, before its record; NOT EXISTS, never NOT IN over a set
 -- that could hold NULL.
 WITH changed AS (
-    SELECT customer_id FROM {staging}.customer_attribute_changes
+    SELECT customer_id FROM {batch}.customer_attribute_changes
     UNION ALL
-    SELECT customer_id FROM {staging}.customer_custom_attribute_changes
+    SELECT customer_id FROM {batch}.customer_custom_attribute_changes
     UNION ALL
-    SELECT customer_id FROM {staging}.customer_tags_added
+    SELECT customer_id FROM {batch}.customer_tags_added
     UNION ALL
     SELECT customer_id FROM customer_identities WHERE batch_id = $batch_id
     UNION ALL

@@ -8,13 +8,13 @@ WITH current AS (
     SELECT order_id, line_number, sub_order_id, title, price, quantity, sku_code, external_code, properties, status,
            CAST($export_at AS TIMESTAMP) AS export_at, CAST($batch_id AS VARCHAR) AS batch_id
     FROM {staging}.tmall_item_rows
-    WHERE NOT is_empty AND order_id IN (SELECT order_id FROM temp.tmall_latest_orders)
+    WHERE NOT is_empty AND order_id IN (SELECT order_id FROM {batch}.tmall_latest_orders)
 ),
 earlier AS (
     SELECT order_id, line_number, sub_order_id, title, price, quantity, sku_code, external_code, properties, status,
            export_at, batch_id
     FROM tmall_item_history
-    WHERE order_id IN (SELECT order_id FROM temp.tmall_latest_orders) AND batch_id <> $batch_id
+    WHERE order_id IN (SELECT order_id FROM {batch}.tmall_latest_orders) AND batch_id <> $batch_id
 ),
 compared AS (
     SELECT * FROM current WHERE order_id IN (SELECT order_id FROM earlier)

@@ -6,5 +6,5 @@ INSERT INTO orders (order_id, customer_id, status, ordered_at, paid_at, total_am
                     export_at, batch_id, first_batch_id)
 SELECT order_id, customer_id, status, ordered_at, paid_at, total_amount, paid_amount, receiver_name,
        receiver_mobile, province, city, address, buyer_nick, shop_name, export_at, $batch_id, $batch_id
-FROM temp.tmall_latest_orders l
+FROM {batch}.tmall_latest_orders l
 WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = l.order_id);

@@ -2,6 +2,8 @@
 -- Created idempotently when a writing connection finds this file or sql/macros.sql changed
 -- since they were last applied (cdp_sql_version), so an empty CDP_HOME is a valid warehouse.
 
+-- One row per customer: the fields of SPEC §2, where the customer came from, when it was created
+-- and last changed, and the batch that created it.
 CREATE TABLE IF NOT EXISTS customers (
     customer_id VARCHAR PRIMARY KEY,
     name VARCHAR,
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS customer_attributes (
     PRIMARY KEY (customer_id, attribute)
 );
 
+-- Tags by name (compared case-insensitively); an import creates the tags it gives as static tags.
 CREATE TABLE IF NOT EXISTS tags (
     tag_id BIGINT PRIMARY KEY,
     name VARCHAR NOT NULL UNIQUE,
@@ -45,6 +48,7 @@ CREATE TABLE IF NOT EXISTS tags (
     created_at TIMESTAMP
 );
 
+-- Which customer carries which tag, and the batch that gave it.
 CREATE TABLE IF NOT EXISTS customer_tags (
     customer_id VARCHAR NOT NULL,
     tag_id BIGINT NOT NULL,
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS customer_tags (
     PRIMARY KEY (customer_id, tag_id)
 );
 
+-- Static groups by name; an import with --group creates its group.
 CREATE TABLE IF NOT EXISTS groups (
     group_id BIGINT PRIMARY KEY,
     name VARCHAR NOT NULL UNIQUE,
@@ -59,6 +64,7 @@ CREATE TABLE IF NOT EXISTS groups (
     created_at TIMESTAMP
 );
 
+-- The customers of each static group, and the batch that added them.
 CREATE TABLE IF NOT EXISTS group_members (
     group_id BIGINT NOT NULL,
     customer_id VARCHAR NOT NULL,
@@ -75,6 +81,8 @@ CREATE TABLE IF NOT EXISTS customer_events (
     detail JSON
 );
 
+-- One row per committed import batch (a customer file or a Tmall export): its figures
+-- (scanned = created + updated + failed + skipped), settings, columns and files.
 CREATE TABLE IF NOT EXISTS import_batches (
     batch_id VARCHAR PRIMARY KEY,
     kind VARCHAR NOT NULL,
@@ -102,6 +110,8 @@ CREATE TABLE IF NOT EXISTS import_batches (
 -- Warehouses from before `unchanged` gain it (at the end, as in the CREATE above).
 ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS unchanged BIGINT;
 
+-- One row per source row a batch could not take: its first reason (in the words of its file),
+-- every reason code, and its original cells.
 CREATE TABLE IF NOT EXISTS import_failures (
     batch_id VARCHAR NOT NULL,
     row_number BIGINT NOT NULL,
@@ -112,6 +122,8 @@ CREATE TABLE IF NOT EXISTS import_failures (
     file_role VARCHAR  -- NULL: the batch's main file; 'items': a Tmall item report
 );
 
+-- Every source row's outcome (created, updated, failed, skipped) and the customer and key it
+-- matched, so a customer or order can be traced to the row that made it.
 CREATE TABLE IF NOT EXISTS import_row_outcomes (
     batch_id VARCHAR NOT NULL,
     row_number BIGINT NOT NULL,
@@ -141,6 +153,7 @@ CREATE TABLE IF NOT EXISTS orders (
     first_batch_id VARCHAR
 );
 
+-- The item lines of each order, as the latest export that listed any showed them.
 CREATE TABLE IF NOT EXISTS order_items (
     order_id VARCHAR NOT NULL,
     line_number BIGINT NOT NULL,

@@ -6,5 +6,5 @@ FROM {staging}.tmall_new_customers
 UNION ALL
 SELECT customer_id, 'purchase', ordered_at, $batch_id,
        CAST(json_object('order_id', order_id, 'amount', paid_amount, 'status', status) AS JSON)
-FROM temp.tmall_latest_orders
+FROM {batch}.tmall_latest_orders
 WHERE outcome = 'created';

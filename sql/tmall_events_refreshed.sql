@@ -2,7 +2,7 @@
 -- date (as the orders table does), so the timeline is the same whatever order exports arrive in.
 UPDATE customer_events e
 SET detail = CAST(json_object('order_id', l.order_id, 'amount', l.paid_amount, 'status', l.status) AS JSON)
-FROM temp.tmall_latest_orders l
+FROM {batch}.tmall_latest_orders l
 WHERE l.outcome = 'updated'
   AND e.event_type = 'purchase'
   AND e.customer_id = l.customer_id

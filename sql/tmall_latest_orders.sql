@@ -6,7 +6,7 @@
 -- every order over the rows just written in this transaction cost seconds).
 -- A temporary table: it lives only for the write transaction's statements, and a staging table
 -- would be compressed and written to the warehouse file only to be dropped after the commit.
-CREATE OR REPLACE TEMP TABLE tmall_latest_orders AS
+CREATE OR REPLACE TEMP TABLE {batch}.tmall_latest_orders AS
 WITH imported AS (
     SELECT order_id, customer_id, outcome
     FROM {staging}.tmall_order_outcomes

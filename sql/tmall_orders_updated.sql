@@ -17,5 +17,5 @@ SET status = l.status,
     shop_name = l.shop_name,
     export_at = l.export_at,
     batch_id = $batch_id
-FROM temp.tmall_latest_orders l
+FROM {batch}.tmall_latest_orders l
 WHERE orders.order_id = l.order_id;

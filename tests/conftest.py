@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cdp_pipeline.catalogue import Catalogue
 from cdp_pipeline.customer_import import import_customer_file, plan_customer_import
 from cdp_pipeline.settings import SQL_DIR, CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect
@@ -90,7 +89,7 @@ def run_import(paths: CdpPaths):
 @pytest.fixture
 def dry_run(paths: CdpPaths):
     def run(path: Path, **settings) -> dict:
-        return plan_customer_import(path, CustomerImportSettings(**settings), paths, Catalogue.load(paths.config_file))
+        return plan_customer_import(path, CustomerImportSettings(**settings), paths)
 
     return run
 

@@ -325,8 +325,9 @@ def test_only_a_completed_batch_counts_as_imported(files: dict, tmp_path: Path) 
 
 
 def test_two_cli_imports_and_a_sensor_run_together_all_succeed(cdp_home: CdpPaths, tmp_path: Path) -> None:
-    from dagster_project.definitions import defs
     from dagster_project.defs.customers.sensors import customer_inbox_sensor
+
+    from dagster_project.definitions import defs
     from dagster_project.defs.shared.resources import WarehouseResource
 
     first = write_customers(tmp_path / "a.csv", 30, seed=11, prefix="171")
@@ -434,9 +435,10 @@ def test_a_dagster_run_waits_for_the_import_lock_of_its_bytes(cdp_home: CdpPaths
     the holder killed with SIGKILL, the kernel lets go of the lock and the run imports."""
     import threading
 
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
     from cdp_pipeline.locks import import_lock
     from dagster_project.definitions import defs
-    from dagster_project.defs.customers.assets import customer_import_run_config
 
     source = write_customers(tmp_path / "a.csv", 10, seed=61, prefix="178")
     key = partition_key_for(file_sha256(source))
@@ -575,10 +577,11 @@ def test_export_dates_not_arrival_decide_an_orders_state(tmp_path: Path) -> None
 
 def test_sensor_tick_fails_a_killed_run_and_frees_its_slot(cdp_home: CdpPaths, tmp_path: Path) -> None:
     """With the daemon, nobody runs `cdp`: the inbox sensors recover dead runs on every tick."""
-    from dagster_project.definitions import defs
     from dagster_project.defs.customers.assets import customer_import_run_config
-    from dagster_project.defs.shared.resources import WarehouseResource
     from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.shared.resources import WarehouseResource
 
     source = write_customers(tmp_path / "a.csv", 10, seed=21, prefix="176")
     key = partition_key_for(file_sha256(source))

@@ -93,8 +93,9 @@ def test_backfill_over_partitions_in_any_order_ends_like_date_order(tmp_path: Pa
 
 
 def test_tmall_sensor_pairs_reports_and_waits_for_a_lone_file(cdp: CdpPaths, defs) -> None:
-    from dagster_project.defs.shared.resources import WarehouseResource
     from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+
+    from dagster_project.defs.shared.resources import WarehouseResource
 
     inbox = cdp.inbox("tmall")
     orders, items = write_tmall_pair(inbox, random_orders(5, seed=1, statuses=[SUCCESS]), stamp="201801010000")
@@ -146,8 +147,9 @@ def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths,
     """Issue 14 item 12: an order report whose sidecar names a path (``items: ../x``) waits,
     with its reason in the tick; the good pair beside it is requested, and once imported its
     sidecar is archived beside it. Before, the tick raised and no pair was imported."""
-    from dagster_project.defs.shared.resources import WarehouseResource
     from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+
+    from dagster_project.defs.shared.resources import WarehouseResource
 
     inbox = cdp.inbox("tmall")
     orders, items = write_tmall_pair(inbox, random_orders(5, seed=1, statuses=[SUCCESS]), stamp="201801010000")

@@ -312,10 +312,11 @@ def test_dagster_events_logs_and_cli_output_never_show_raw_personal_data(
 ) -> None:
     import logging
 
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
     from cdp_pipeline.batches import file_sha256, partition_key_for
     from cdp_pipeline.settings import CustomerImportSettings
     from dagster_project.cli import main
-    from dagster_project.defs.customers.assets import customer_import_run_config
 
     caplog.set_level(logging.DEBUG)
     source = cdp.home / "personal.csv"
@@ -532,10 +533,11 @@ def test_a_300000_character_name_cell_imports_in_seconds_and_previews_are_cut(cd
     the failure file keep the whole cells."""
     import time
 
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
     from cdp_pipeline.batches import file_sha256, partition_key_for
     from cdp_pipeline.masking import ELLIPSIS, PREVIEW_CELL_WIDTH
     from cdp_pipeline.settings import CustomerImportSettings
-    from dagster_project.defs.customers.assets import customer_import_run_config
 
     source = long_cell_file(cdp.home / "long_names.csv")
     key = partition_key_for(file_sha256(source))
@@ -621,9 +623,10 @@ def test_cli_masks_header_names_in_import_and_dry_run_output(cdp: CdpPaths, tmp_
 def test_dagster_metadata_masks_header_names(cdp: CdpPaths, defs) -> None:
     """Issue 14 item 10: the materialization metadata of a customer import (the staging step's
     column lists and the summary) and the whole event log show header names masked."""
+    from dagster_project.defs.customers.assets import customer_import_run_config
+
     from cdp_pipeline.batches import file_sha256, partition_key_for
     from cdp_pipeline.settings import CustomerImportSettings
-    from dagster_project.defs.customers.assets import customer_import_run_config
 
     source = cdp.home / "header_leak.csv"
     source.write_text(HEADER_LEAK_FILE, encoding="utf-8")

@@ -1,25 +1,26 @@
-"""The customer base's purchase profiles and their overview, refreshed after every import."""
+"""The overview of the customer base's purchase profiles, refreshed whenever an import has
+materialized customer_profiles (declarative automation)."""
 
 import base64
 
 import dagster as dg
 
 from cdp_pipeline.profiles import customer_overview as overview_of
-from cdp_pipeline.profiles import overview_chart, refresh_customer_profiles
+from cdp_pipeline.profiles import overview_chart
+from dagster_project.defs.shared.imports import OWNERS
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "profiles"
 
 
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, deps=["customers", "orders"])
-def customer_profiles(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """customer_id, points, order_count, order_amount, first and last purchase (accepted orders only)."""
-    with warehouse.connect() as con:
-        rows = refresh_customer_profiles(con)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
-
-
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, deps=[customer_profiles])
+@dg.asset(
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    deps=["customer_profiles"],
+    kinds={"duckdb", "matplotlib"},
+    owners=OWNERS,
+    automation_condition=dg.AutomationCondition.eager(),
+)
 def customer_overview(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Value, activity and spending-power distributions, as a table and a chart in the UI."""
     with warehouse.connect() as con:
@@ -36,9 +37,4 @@ def customer_overview(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-customer_profiles_job = dg.define_asset_job(
-    "customer_profiles_refresh",
-    selection=dg.AssetSelection.groups(GROUP),
-    executor_def=dg.in_process_executor,
-    description="Refresh the purchase profiles and the overview charts.",
-)
+defs = dg.Definitions(assets=[customer_overview])

@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from cdp_pipeline.masking import mask_text, preview_rows
+from cdp_pipeline.warehouse import quote_ident
 
 
 def markdown_table(rows: list[dict]) -> dg.MetadataValue:
@@ -21,14 +22,47 @@ def column_names(names: list[str]) -> str:
     return mask_text(", ".join(names)) or "-"
 
 
-def table_results(tables: tuple[str, ...], summary: dict, row_counts: dict[str, int]):
-    """One materialization per table a batch wrote, with the batch and the table's size."""
+PREVIEW_ROWS = 5
+
+
+def table_materializations(con, tables: tuple[str, ...], batch_id: str) -> list[dg.AssetMaterialization]:
+    """A materialization of each warehouse table a batch wrote: its row count after the batch,
+    its columns, the batch and a masked preview of the rows the batch wrote (of the table's
+    latest rows when it has no batch column)."""
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' AND list_contains($t, table_name) "
+        "ORDER BY table_name, ordinal_position",
+        {"t": list(tables)},
+    ).fetchall():
+        columns.setdefault(table, []).append((column, data_type))
+    counts = dict(
+        con.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {quote_ident(t)}" for t in tables)).fetchall()
+    )
+    events = []
     for table in tables:
-        yield dg.MaterializeResult(
-            asset_key=table,
-            metadata={
-                "batch_id": summary["batch_id"],
-                "status": summary["status"],
-                "dagster/row_count": row_counts[table],
-            },
+        names = [name for name, _ in columns[table]]
+        where = "WHERE batch_id = $b" if "batch_id" in names else ""
+        cursor = con.execute(
+            f"SELECT * FROM {quote_ident(table)} {where} LIMIT {PREVIEW_ROWS}", {"b": batch_id} if where else {}
         )
+        rows = [{n: _cell(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+        events.append(
+            dg.AssetMaterialization(
+                asset_key=table,
+                metadata={
+                    "dagster/row_count": counts[table],
+                    "dagster/column_schema": dg.TableSchema(
+                        columns=[dg.TableColumn(name, data_type) for name, data_type in columns[table]]
+                    ),
+                    "batch_id": batch_id,
+                    "preview": markdown_table(rows),
+                },
+            )
+        )
+    return events
+
+
+def _cell(value: object) -> object:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)

@@ -42,12 +42,17 @@ class WarehouseResource(dg.ConfigurableResource):
         return Catalogue.load(self.paths.config_file)
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The warehouse; an error inside reaches the run's event log with personal data masked,
-        and one of the machine or CDP_HOME (disk full, a damaged or read-only warehouse) as an
+    def faults(self) -> Iterator[None]:
+        """An error inside reaches the run's event log with personal data masked, and one of the
+        machine or CDP_HOME (disk full, a damaged or read-only warehouse or scratch file) as an
         EnvironmentFault, never as a fault of the file being imported."""
-        paths = self.paths
-        with masked_errors(), environment_faults(f"a file in {paths.home}"), connect(paths.warehouse) as con:
+        with masked_errors(), environment_faults(f"a file in {self.paths.home}"):
+            yield
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse, its errors as ``faults`` tells them."""
+        with self.faults(), connect(self.paths.warehouse) as con:
             yield con
 
 
@@ -70,12 +75,13 @@ class ImportLockResource(dg.ConfigurableResource):
             yield self
 
     def _lock_of(self, context: dg.InitResourceContext):
+        from cdp_pipeline.kinds import kind_of_job
         from cdp_pipeline.locks import import_lock
-        from dagster_project.instance import STAGING_KINDS
 
         run = context.dagster_run
         key = run.tags.get("dagster/partition") if run is not None else None
-        if run is None or run.job_name not in STAGING_KINDS or not key:
+        kind = kind_of_job(run.job_name) if run is not None else None
+        if kind is None or not key:
             return nullcontext()
 
         def waiting() -> None:
@@ -83,4 +89,4 @@ class ImportLockResource(dg.ConfigurableResource):
                 context.log.info(f"waiting for another import of the same bytes (partition {key}) to finish")
 
         paths = CdpPaths(Path(self.cdp_home).resolve()).ensure()
-        return import_lock(paths, STAGING_KINDS[run.job_name], key, waiting)
+        return import_lock(paths, kind.name, key, waiting)

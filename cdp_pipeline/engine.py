@@ -1,0 +1,389 @@
+"""The import engine: one runner for every kind of import an ``ImportKind`` declares.
+
+An import runs in four steps, the same for every kind:
+
+1. ``stage_import``: the files are read into the partition's own scratch DuckDB file
+   (``$CDP_HOME/work/staging/<kind>/<key>/staging.duckdb``) by the kind's ``stage`` function;
+   the warehouse is not opened, so any number of files stage at once, in any process.
+2. ``validate_import``: the kind's pandera contract judges the staged rows, in the scratch file.
+3. and 4. ``write_import``: on the warehouse's one writing connection, with the scratch file
+   attached, the kind's matching SQL gives every row its outcome (it must see the base the
+   write changes, so it runs under the same lock) and one transaction writes the batch.
+
+``import_files`` runs the four in one process (tests, benchmarks, anything outside Dagster);
+``plan_import`` runs 1–3 on an in-memory scratch space without writing anything (dry runs).
+A step that fails leaves the scratch file as it was, so a run can be re-executed from any
+step; a file rejected whole leaves no scratch; a committed batch removes its scratch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from cdp_pipeline.batch_writes import WritePlan, finish_already_imported, write_batch
+from cdp_pipeline.batches import (
+    STAGING,
+    ImportContext,
+    content_sha256,
+    create_reason_codes,
+    file_partition_key,
+    previous_import,
+    run_contract,
+)
+from cdp_pipeline.errors import FileRejected, not_a_file_reason
+from cdp_pipeline.faults import fault_point
+from cdp_pipeline.locks import import_lock
+from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
+from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.warehouse import (
+    connect,
+    connect_read_only,
+    prepare_connection,
+    quote_ident,
+    render_sql,
+    try_connect_query_only,
+)
+
+SCRATCH_FILE = "staging.duckdb"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a kind's ``stage`` function learnt of its files."""
+
+    headers: list[str]
+    encoding: str
+    refused: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """One kind of import, declared once: everything the engine, the CLI and Dagster need.
+
+    ``name`` is the batch kind and the inbox folder; ``noun``, ``unit`` and ``rows`` name what
+    Dagster shows of it (``customer`` ``file``s of ``rows``: the ``customer_files`` partitions,
+    the ``validated_customer_rows`` asset, the ``customer_import`` job).
+    ``inputs`` names its files, main file first (the one whose rows import_failures records).
+    ``stage`` reads them into ``{staging}`` tables (it may raise FileRejected). The contract
+    judges ``contract_rows``; ``match_steps`` give every row of ``outcomes`` its outcome;
+    ``write_plan`` names the write steps and their parameters for a staged batch, and
+    ``tables`` are the warehouse tables those steps (and the steps every batch shares) write.
+    ``pair_files`` groups files into imports by name (a backfill folder, the archive);
+    ``group_ready`` groups an inbox's ready files with their sidecar's settings
+    (``read_sidecar``), saying which wait for a partner and which are held.
+    """
+
+    name: str
+    noun: str
+    unit: str
+    rows: str
+    title: str
+    inputs: tuple[str, ...]
+    settings: type
+    stage: Callable[[duckdb.DuckDBPyConnection, Sequence[Path], Any, CdpPaths], Staged]
+    contract_rows: str
+    contract: Callable[[pd.DataFrame], pd.DataFrame]
+    match_steps: tuple[str, ...]
+    counts: str
+    outcomes: str
+    file_rows: str
+    write_plan: Callable[[ImportContext, dict[str, int]], WritePlan]
+    tables: tuple[str, ...]
+    pair_files: Callable[[list[Path]], tuple[list[tuple[Path, ...]], list[Path]]]
+    read_sidecar: Callable[[Path], Any]
+    group_ready: Callable[[list], tuple[list[tuple[tuple, Any]], list[Path], list]]
+    summary: Callable[[dict], dict] = dict
+    preview: str | None = None
+    sql_folders: tuple[Path, ...] = ()
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.noun}_import"
+
+    @property
+    def batches_view(self) -> str:
+        """The view of import_batches holding this kind's batches (one row per partition)."""
+        return f"{self.noun}_import_batches"
+
+    def settings_from(self, values: dict) -> Any:
+        return self.settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def render(self, step: str, **parts: str) -> str:
+        return render_sql(step, folders=self.sql_folders, **parts)
+
+    def partition_key(self, files: Sequence[Path], sha256: str) -> str:
+        return file_partition_key(Path(files[0]).name, sha256)
+
+
+def scratch_folder(paths: CdpPaths, kind: str, key: str) -> Path:
+    return paths.work / "staging" / kind / key
+
+
+def remove_scratch(paths: CdpPaths, kind: str, key: str) -> None:
+    shutil.rmtree(scratch_folder(paths, kind, key), ignore_errors=True)
+
+
+@contextmanager
+def open_scratch(paths: CdpPaths, kind: str, key: str, fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The partition's scratch database (a new one with ``fresh``), owner-only like the warehouse."""
+    folder = scratch_folder(paths, kind, key)
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif not (folder / SCRATCH_FILE).is_file():
+        raise FileRejected(key, "this partition has not been staged (run its staging step first)")
+    make_owner_folder(folder)
+    with owner_only_umask():
+        con = duckdb.connect(str(folder / SCRATCH_FILE))
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def save_context(con: duckdb.DuckDBPyConnection, context: ImportContext) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {STAGING}.import_context AS SELECT CAST($c AS JSON) AS context",
+        {"c": json.dumps(dataclasses.asdict(context), ensure_ascii=False, default=str)},
+    )
+
+
+def load_context(con: duckdb.DuckDBPyConnection) -> ImportContext:
+    row = con.execute(f"SELECT CAST(context AS VARCHAR) FROM {STAGING}.import_context").fetchone()
+    return ImportContext(**json.loads(row[0]))
+
+
+def checked_files(files: Sequence[Path]) -> list[Path]:
+    files = [Path(f) for f in files]
+    for path in files:
+        if not path.is_file():
+            raise FileRejected(path, not_a_file_reason(path))
+    return files
+
+
+def new_context(
+    kind: ImportKind, files: list[Path], sha256: str, settings: Any, force: bool, move_source: bool
+) -> ImportContext:
+    started = dt.datetime.now()
+    return ImportContext(
+        kind=kind.name,
+        # the batch id keeps the layout of failure and archive names: a time and 8 hex digits
+        batch_id=f"{started:%Y%m%d%H%M%S%f}-{sha256[:8]}",
+        key=kind.partition_key(files, sha256),
+        source=str(files[0]),
+        other_sources=[str(p) for p in files[1:]],
+        file_name=files[0].name,
+        file_sha256=sha256,
+        started_at=started.isoformat(sep=" "),
+        settings=dataclasses.asdict(settings),
+        headers=[],
+        move_source=move_source,
+        force=force,
+    )
+
+
+def stage_into(con: duckdb.DuckDBPyConnection, kind: ImportKind, context: ImportContext, paths: CdpPaths) -> None:
+    """Step 1's work on any connection with the macros and an empty ``staging`` database."""
+    staged = kind.stage(con, context.sources, kind.settings_from(context.settings), paths)
+    create_reason_codes(con, STAGING, kind.name, other_file_roles=kind.inputs[1:])
+    context.headers, context.encoding = staged.headers, staged.encoding
+    context.refused, context.unknown, context.extra = list(staged.refused), list(staged.unknown), dict(staged.extra)
+
+
+def stage_import(
+    kind: ImportKind,
+    files: Sequence[Path],
+    settings: Any,
+    paths: CdpPaths,
+    force: bool = False,
+    move_source: bool = False,
+    sha256: str | None = None,
+) -> ImportContext:
+    """Step 1: stage the files into the partition's fresh scratch database. Bytes a committed
+    batch already imported are not read again when the warehouse can be looked at without
+    waiting (the write step checks again, under the warehouse's lock). A file rejected whole
+    raises FileRejected and leaves no scratch."""
+    files = checked_files(files)
+    context = new_context(kind, files, sha256 or content_sha256(files), settings, force, move_source)
+    if not force:
+        context.previous = peek_previous_import(paths, kind.name, context.file_sha256)
+    with open_scratch(paths, kind.name, context.key, fresh=True) as con:
+        if context.previous:
+            context.status = "already_imported"
+        else:
+            try:
+                prepare_connection(con, create_schema=False)
+                stage_into(con, kind, context, paths)
+            except BaseException:
+                con.close()
+                remove_scratch(paths, kind.name, context.key)
+                raise
+        save_context(con, context)
+    fault_point("after_staging")
+    return context
+
+
+def peek_previous_import(paths: CdpPaths, kind: str, sha256: str) -> str | None:
+    """The committed batch of these bytes, if the warehouse can be read right now (not while
+    another process writes it: staging never waits for the warehouse)."""
+    with try_connect_query_only(paths.warehouse) as con:
+        return previous_import(con, kind, sha256) if con is not None else None
+
+
+def contract_failures_of(con: duckdb.DuckDBPyConnection, kind: ImportKind, context: ImportContext) -> dict[str, int]:
+    target = f"{STAGING}.contract_failures"
+    if context.status != "staged":
+        con.execute(f"CREATE OR REPLACE TABLE {target} (row_number BIGINT, reason_code VARCHAR)")
+        return {}
+    return run_contract(con, kind.render(kind.contract_rows, staging=STAGING), kind.contract, target)
+
+
+def validate_import(kind: ImportKind, key: str, paths: CdpPaths) -> dict[str, int]:
+    """Step 2: the kind's pandera contract over the staged rows, in Arrow batches."""
+    with open_scratch(paths, kind.name, key) as con:
+        failures = contract_failures_of(con, kind, load_context(con))
+    fault_point("after_validation")
+    return failures
+
+
+def match_rows(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> dict[str, int]:
+    """Step 3: every row gets its outcome (the kind's matching SQL), then the kind's figures."""
+    for step in kind.match_steps:
+        con.execute(kind.render(step, staging=STAGING))
+    fault_point("after_matching")
+    return outcome_counts(con, kind)
+
+
+def outcome_counts(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> dict[str, int]:
+    cursor = con.execute(kind.render(kind.counts, staging=STAGING))
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+
+
+def failure_reasons(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> dict[str, int]:
+    return dict(con.execute(render_sql("failure_reasons", outcomes=f"{STAGING}.{kind.outcomes}")).fetchall())
+
+
+def preview_rows_of(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> list[dict]:
+    """The first outcomes, as the kind's preview SQL shows them (masked there, cut here)."""
+    from cdp_pipeline.masking import preview_rows
+
+    if kind.preview is None:
+        return []
+    frame = con.execute(kind.render(kind.preview, staging=STAGING)).df()
+    return preview_rows(json.loads(frame.to_json(orient="records", force_ascii=False)))
+
+
+@dataclass
+class WriteResult:
+    """What the write step did: the batch's summary, and for a new batch the outcome figures,
+    the failures by reason and a preview, read before the commit."""
+
+    summary: dict
+    counts: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    preview: list[dict] = field(default_factory=list)
+    observed: Any = None
+
+
+@contextmanager
+def attached_scratch(con: duckdb.DuckDBPyConnection, paths: CdpPaths, kind: str, key: str) -> Iterator[None]:
+    path = scratch_folder(paths, kind, key) / SCRATCH_FILE
+    if not path.is_file():
+        raise FileRejected(key, "this partition has not been staged (run its staging step first)")
+    con.execute("ATTACH $path AS staging", {"path": str(path)})
+    try:
+        yield
+    finally:
+        con.execute("DETACH staging")
+
+
+def write_import(
+    kind: ImportKind,
+    key: str,
+    paths: CdpPaths,
+    observe: Callable[[duckdb.DuckDBPyConnection, dict], Any] | None = None,
+) -> WriteResult:
+    """Steps 3 and 4 on the warehouse's writing connection: match, then one transaction writes
+    the batch; the scratch database goes once the batch is committed (or found imported).
+    ``observe(con, summary)`` looks at the warehouse as the batch left it, before any other
+    writer can change it (its result is ``observed``)."""
+    with connect(paths.warehouse) as con:
+        with attached_scratch(con, paths, kind.name, key):
+            context = load_context(con)
+            previous = None if context.force else previous_import(con, kind.name, context.file_sha256)
+            if previous or context.status == "already_imported":
+                context.previous = context.previous or previous
+                result = WriteResult(kind.summary(finish_already_imported(con, context)))
+            else:
+                counts = match_rows(con, kind)
+                con.execute(
+                    f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.batches_view)} AS "
+                    f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
+                )
+                result = WriteResult(
+                    summary={},
+                    counts=counts,
+                    reasons=failure_reasons(con, kind),
+                    preview=preview_rows_of(con, kind),
+                )
+                result.summary = kind.summary(write_batch(
+                        con,
+                        context,
+                        paths,
+                        kind.write_plan(context, counts),
+                        outcomes=f"{STAGING}.{kind.outcomes}",
+                        file_rows=f"{STAGING}.{kind.file_rows}",
+                        sql_folders=kind.sql_folders,
+                    ))
+        if observe is not None:
+            result.observed = observe(con, result.summary)
+    remove_scratch(paths, kind.name, key)
+    return result
+
+
+def import_files(
+    kind: ImportKind, files: Sequence[Path], settings: Any, paths: CdpPaths, force: bool = False
+) -> dict:
+    """All four steps in one process, without Dagster, under the lock every import of these
+    bytes holds (the Dagster runs too: see cdp_pipeline.locks)."""
+    files = [Path(f) for f in files]
+    sha256 = content_sha256(files) if all(f.is_file() for f in files) else None
+    held = import_lock(paths, kind.name, file_partition_key(files[0].name, sha256)) if sha256 else nullcontext()
+    with held:
+        context = stage_import(kind, files, settings, paths, force=force, sha256=sha256)
+        validate_import(kind, context.key, paths)
+        return write_import(kind, context.key, paths).summary
+
+
+@dataclass
+class Plan:
+    """A dry run's findings: the staged context, the outcome figures, failures by reason, a preview."""
+
+    context: ImportContext
+    counts: dict[str, int]
+    reasons: dict[str, int]
+    preview: list[dict]
+
+
+def plan_import(kind: ImportKind, files: Sequence[Path], settings: Any, paths: CdpPaths) -> Plan:
+    """Steps 1–3 on an in-memory scratch space beside a read-only warehouse: nothing is written."""
+    files = checked_files(files)
+    context = new_context(kind, files, content_sha256(files), settings, force=True, move_source=False)
+    with connect_read_only(paths.warehouse) as con:
+        con.execute("ATTACH ':memory:' AS staging")
+        stage_into(con, kind, context, paths)
+        contract_failures_of(con, kind, context)
+        counts = match_rows(con, kind)
+        return Plan(context, counts, failure_reasons(con, kind), preview_rows_of(con, kind))

@@ -1,0 +1,6 @@
+-- A batch's failed rows by their first reason code, most frequent first (any kind's {outcomes}).
+SELECT reason_code, count(*) AS rows
+FROM {outcomes}
+WHERE outcome = 'failed'
+GROUP BY reason_code
+ORDER BY rows DESC, reason_code;
