@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.settings import SQL_DIR
@@ -160,3 +162,32 @@ def table_descriptions() -> dict[str, str]:
     """Each warehouse table's description: the comment above its CREATE TABLE in schema.sql."""
     found = re.finditer(r"((?:^--[^\n]*\n)+)CREATE TABLE IF NOT EXISTS (\w+)", sql_text("schema"), re.MULTILINE)
     return {m.group(2): " ".join(line.removeprefix("--").strip() for line in m.group(1).splitlines()) for m in found}
+
+
+@cache
+def step_tables(name: str, folders: tuple[Path, ...] = ()) -> tuple[frozenset[str], frozenset[str]]:
+    """The warehouse tables ``<name>.sql`` reads and writes (INSERT, UPDATE, DELETE, CREATE), read
+    from its SQL with sqlglot: what the step declares by what it says. Staging and batch tables
+    (``{staging}.x``, ``{batch}.x``, TEMP) are not the warehouse's and are left out."""
+    template = re.sub(r"\{(staging|batch)\}", r"__\1__.main", sql_text(name, folders))
+    template = re.sub(r"\{[a-z_]+\}", "__placeholder__", template)
+    reads, writes = set(), set()
+    for statement in sqlglot.parse(template, read="duckdb"):
+        if statement is None:
+            continue
+        targets = set()
+        target = statement.this if isinstance(statement, exp.Insert | exp.Update | exp.Delete | exp.Create) else None
+        if isinstance(target, exp.Schema):
+            target = target.this
+        if isinstance(target, exp.Table) and not (
+            isinstance(statement, exp.Create) and statement.args.get("properties") and "TEMPORARY" in statement.sql()
+        ):
+            targets.add(target)
+        named = {cte.alias for cte in statement.find_all(exp.CTE)}
+        for table in statement.find_all(exp.Table):
+            if table.catalog.startswith("__") or table.name.startswith("__") or table.catalog == "temp":
+                continue
+            if table.name in named and not table.db:
+                continue
+            (writes if table in targets else reads).add(table.name)
+    return frozenset(reads - writes), frozenset(writes)

@@ -369,9 +369,13 @@ def run_partition(kind, key: str, run_config: dict, tags: dict, show_progress: b
     one imports and the others wait, then report already_imported."""
     from cdp_pipeline.locks import import_lock
     from cdp_pipeline.settings import CdpPaths
+    from cdp_pipeline.warehouse import connect
     from dagster_project.instance import local_instance, recover_dead_runs
 
     paths = CdpPaths.from_env().ensure()
+    if not paths.warehouse.exists():  # a new CDP_HOME: a valid, empty warehouse from the first import on
+        with connect(paths.warehouse):
+            pass
     instance = local_instance(paths)
     recover_dead_runs(instance, paths)
     from dagster_project.definitions import defs

@@ -14,7 +14,7 @@ import pytest
 
 from cdp_pipeline.customer_import import import_customer_file, plan_customer_import
 from cdp_pipeline.settings import SQL_DIR, CdpPaths, CustomerImportSettings
-from cdp_pipeline.warehouse import connect
+from cdp_pipeline.warehouse import connect, connect_read_only
 
 
 def write_csv(path: Path, rows, encoding: str = "utf-8") -> Path:
@@ -99,6 +99,9 @@ def query(paths: CdpPaths):
     """``query(sql, params=None)`` → all rows, on a read-only connection closed at once."""
 
     def run(sql: str, params=None) -> list[tuple]:
+        if not paths.warehouse.exists():  # nothing was ever written: an empty warehouse
+            with connect_read_only(paths.warehouse) as empty:
+                return empty.execute(sql, params or []).fetchall()
         con = duckdb.connect(str(paths.warehouse), read_only=True)
         try:
             return con.execute(sql, params or []).fetchall()

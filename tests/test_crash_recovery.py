@@ -25,10 +25,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from cdp_pipeline.batches import file_sha256, partition_key_for
+from cdp_pipeline.batches import content_sha256, file_partition_key, file_sha256
 from cdp_pipeline.customer_import import import_customer_file
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
-from cdp_pipeline.tmall_import import import_tmall_export, pair_sha256
+from cdp_pipeline.tmall_import import import_tmall_export
 from samples.tmall import PAID, SHIPPED, SUCCESS, random_orders, write_tmall_pair
 
 CDP = str(Path(sys.executable).with_name("cdp"))
@@ -325,7 +325,9 @@ def test_only_a_completed_batch_counts_as_imported(files: dict, tmp_path: Path) 
 
 
 def test_two_cli_imports_and_a_sensor_run_together_all_succeed(cdp_home: CdpPaths, tmp_path: Path) -> None:
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     from dagster_project.definitions import defs
     from dagster_project.defs.shared.resources import WarehouseResource
@@ -414,7 +416,7 @@ def test_same_bytes_imported_three_times_at_once_import_once(
     reports = [json.loads(p.stdout) for p in finished]
     assert sorted(r["status"] for r in reports) == ["already_imported", "already_imported", "succeeded"]
     assert len({r["batch_id"] for r in reports}) == 1
-    sha = file_sha256(files["customers"]) if kind == "customers" else pair_sha256(*map(file_sha256, files["tmall"]))
+    sha = file_sha256(files["customers"]) if kind == "customers" else content_sha256(files["tmall"])
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
         batches = con.execute("SELECT batch_id, status FROM import_batches WHERE file_sha256 = $s", {"s": sha})
@@ -435,13 +437,12 @@ def test_a_dagster_run_waits_for_the_import_lock_of_its_bytes(cdp_home: CdpPaths
     the holder killed with SIGKILL, the kernel lets go of the lock and the run imports."""
     import threading
 
-    from dagster_project.defs.customers.assets import customer_import_run_config
-
     from cdp_pipeline.locks import import_lock
     from dagster_project.definitions import defs
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     source = write_customers(tmp_path / "a.csv", 10, seed=61, prefix="178")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
     held, release = multiprocessing.get_context("fork").Event(), multiprocessing.get_context("fork").Event()
@@ -460,7 +461,7 @@ def test_a_dagster_run_waits_for_the_import_lock_of_its_bytes(cdp_home: CdpPaths
             defs.resolve_job_def("customer_import").execute_in_process(
                 partition_key=key,
                 instance=instance,
-                run_config=customer_import_run_config(str(source), CustomerImportSettings()),
+                run_config=IMPORTS["customers"].run_config([str(source)], CustomerImportSettings()),
             )
         )
     )
@@ -577,21 +578,22 @@ def test_export_dates_not_arrival_decide_an_orders_state(tmp_path: Path) -> None
 
 def test_sensor_tick_fails_a_killed_run_and_frees_its_slot(cdp_home: CdpPaths, tmp_path: Path) -> None:
     """With the daemon, nobody runs `cdp`: the inbox sensors recover dead runs on every tick."""
-    from dagster_project.defs.customers.assets import customer_import_run_config
-    from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    tmall_inbox_sensor = IMPORTS["tmall"].sensor
 
     from dagster_project.definitions import defs
     from dagster_project.defs.shared.resources import WarehouseResource
 
     source = write_customers(tmp_path / "a.csv", 10, seed=21, prefix="176")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     dg.DagsterInstance.get().add_dynamic_partitions("customer_files", [key])
 
     def run() -> None:
         defs.resolve_job_def("customer_import").execute_in_process(
             partition_key=key,
             instance=dg.DagsterInstance.get(),
-            run_config=customer_import_run_config(str(source), CustomerImportSettings()),
+            run_config=IMPORTS["customers"].run_config([str(source)], CustomerImportSettings()),
         )
 
     assert killed_at("after_matching", run) == -signal.SIGKILL

@@ -10,7 +10,7 @@ import time
 import dagster as dg
 import duckdb
 
-from cdp_pipeline.batches import file_sha256, partition_key_for
+from cdp_pipeline.batches import file_partition_key, file_sha256
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 
 CUSTOMERS = "客户ID,姓名,手机号码,邮箱,微信openid\n,张三,13800138000,zs@example.com,oA1\n,李四,13900139000,,\n,,,,\n"
@@ -43,7 +43,7 @@ def test_definitions_load_with_customer_assets_job_and_sensor(defs: dg.Definitio
         "customer_file",
         "customer_staging_rows",
         "validated_customer_rows",
-        "matched_customer_rows",
+        "customer_import_batches",
         "customers",
         "customer_identities",
         "tags",
@@ -60,23 +60,25 @@ def test_definitions_load_with_customer_assets_job_and_sensor(defs: dg.Definitio
 
 
 def test_materialize_a_partition_imports_the_file_and_records_metadata(cdp: CdpPaths, defs) -> None:
-    from dagster_project.defs.customers.assets import customer_import_run_config
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     source = cdp.home / "user_2024-05-01.csv"
     source.write_text(CUSTOMERS, encoding="utf-8")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
     result = defs.resolve_job_def("customer_import").execute_in_process(
         partition_key=key,
         instance=instance,
-        run_config=customer_import_run_config(str(source), CustomerImportSettings(tags=("vip",), group="g")),
+        run_config=IMPORTS["customers"].run_config([str(source)], CustomerImportSettings(tags=("vip",), group="g")),
     )
     assert result.success
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("customer_base")}
-    summary = materialized["matched_customer_rows"].metadata["summary"].value
+    materialized = {
+        m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("customer_import_batches")
+    }
+    summary = materialized["customer_import_batches"].metadata["summary"].value
     assert (summary["scanned"], summary["created"], summary["skipped"], summary["failed"]) == (3, 2, 1, 0)
-    preview = materialized["matched_customer_rows"].metadata["preview"].value
+    preview = materialized["customer_import_batches"].metadata["preview"].value
     assert "138****8000" in preview and "13800138000" not in preview
     assert warehouse_rows(cdp, "SELECT count(*) FROM customers") == [(2,)]
     assert warehouse_rows(cdp, "SELECT name FROM groups") == [("g",)]
@@ -89,7 +91,9 @@ def test_materialize_a_partition_imports_the_file_and_records_metadata(cdp: CdpP
 
 
 def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPaths, defs) -> None:
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     inbox = cdp.inbox("customers")
     first = inbox / "user_2024-05-01.csv"
@@ -103,8 +107,8 @@ def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPa
     sha = file_sha256(first)
     assert [r.run_key for r in tick2.run_requests] == [f"customers-{sha}"]
     request = tick2.run_requests[0]
-    assert request.partition_key == partition_key_for(sha)
-    assert tick2.dynamic_partitions_requests[0].partition_keys == [partition_key_for(sha)]
+    assert request.partition_key == file_partition_key(first.name, sha)
+    assert tick2.dynamic_partitions_requests[0].partition_keys == [file_partition_key(first.name, sha)]
     config = request.run_config["ops"]["customer_staging_rows"]["config"]
     assert config["tags"] == ["from-sidecar"] and config["group"] == "sidecar group"
     assert request.run_config["ops"]["customer_file"]["config"]["move_source"] is True
@@ -123,7 +127,9 @@ def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPa
 
 def test_sensor_runs_import_files_and_empty_the_inbox(cdp: CdpPaths, defs) -> None:
     """Several files dropped together all import, one run each, on the shared instance."""
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     inbox = cdp.inbox("customers")
     (inbox / "a.csv").write_text(CUSTOMERS, encoding="utf-8")
@@ -145,12 +151,16 @@ def test_sensor_runs_import_files_and_empty_the_inbox(cdp: CdpPaths, defs) -> No
 
 
 def test_warehouse_pool_is_limited_to_one_slot(cdp: CdpPaths, defs) -> None:
+    """Only the step that writes the warehouse is in its pool (issue 11 item 2: files stage and
+    validate outside it); the pool has one slot."""
     instance = dg.DagsterInstance.get()
     assert instance.event_log_storage.supports_global_concurrency_limits
-    assets = [a for a in defs.resolve_all_asset_specs() if a.group_name == "customers"]
+    assets = [a for a in defs.resolve_all_asset_specs() if a.group_name == "customer_import"]
     assert assets
-    job = defs.resolve_job_def("customer_import")
-    assert {node.definition.pool for node in job.nodes} == {"warehouse"}
+    for job_name in ("customer_import", "tmall_import"):
+        pools = {node.name: node.definition.pool for node in defs.resolve_job_def(job_name).nodes}
+        assert {name for name, pool in pools.items() if pool == "warehouse"} == {f"{job_name}_batches"}
+        assert set(pools.values()) == {"warehouse", None}
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
 
@@ -166,7 +176,9 @@ def test_sensor_tick_requests_the_good_file_beside_bad_sidecars_and_links(cdp: C
     the tick returns at once and requests the good file's run; the others wait with their reason
     (the skip reason of a tick with nothing to run). Before, the tick raised, or never returned,
     and a linked file outside the inbox was imported."""
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     inbox = cdp.inbox("customers")
     (inbox / "good.csv").write_text(CUSTOMERS, encoding="utf-8")
@@ -223,7 +235,9 @@ def test_sidecar_leaves_the_inbox_with_its_file(cdp: CdpPaths, defs) -> None:
     """Issue 14 item 12: an imported file's sidecar is archived beside it; the sidecar of bytes
     already imported leaves the inbox with them. Before, sidecars stayed in the inbox forever
     (and would apply to the next file dropped under that name)."""
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     inbox = cdp.inbox("customers")
     (inbox / "a.csv").write_text(CUSTOMERS, encoding="utf-8")

@@ -10,9 +10,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from cdp_pipeline.batches import content_sha256
 from cdp_pipeline.settings import CdpPaths, TmallImportSettings
-from cdp_pipeline.tmall_import import export_key
+from cdp_pipeline.tmall_import import TMALL
 from samples.tmall import CLOSED, SUCCESS, WAITING_PAYMENT, random_orders, write_tmall_pair
+
+
+def export_key(orders: Path, items: Path) -> str:
+    return TMALL.partition_key([orders, items], content_sha256([orders, items]))
 
 
 def rows(paths: CdpPaths, sql: str) -> list[tuple]:
@@ -36,7 +41,7 @@ def monthly_exports(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def run_export(defs: dg.Definitions, orders: Path, items: Path) -> dg.ExecuteInProcessResult:
-    from dagster_project.defs.tmall.assets import tmall_import_run_config
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     instance = dg.DagsterInstance.get()
     key = export_key(orders, items)
@@ -44,7 +49,7 @@ def run_export(defs: dg.Definitions, orders: Path, items: Path) -> dg.ExecuteInP
     return defs.resolve_job_def("tmall_import").execute_in_process(
         partition_key=key,
         instance=instance,
-        run_config=tmall_import_run_config(str(orders), str(items), TmallImportSettings(tags=("tmall",))),
+        run_config=IMPORTS["tmall"].run_config([str(orders), str(items)], TmallImportSettings(tags=("tmall",))),
     )
 
 
@@ -52,8 +57,10 @@ def test_tmall_partition_materializes_orders_with_summary_metadata(cdp: CdpPaths
     orders, items = write_tmall_pair(tmp_path / "in", random_orders(12, seed=3, statuses=[SUCCESS]))
     result = run_export(defs, orders, items)
     assert result.success
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("tmall_order_base")}
-    summary = materialized["matched_tmall_orders"].metadata["summary"].value
+    materialized = {
+        m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("tmall_import_batches")
+    }
+    summary = materialized["tmall_import_batches"].metadata["summary"].value
     assert (summary["orders_scanned"], summary["orders_imported"], summary["orders_failed"]) == (12, 12, 0)
     assert materialized["orders"].metadata["dagster/row_count"].value == 12
     assert rows(cdp, "SELECT count(*) FROM orders") == [(12,)]
@@ -93,7 +100,9 @@ def test_backfill_over_partitions_in_any_order_ends_like_date_order(tmp_path: Pa
 
 
 def test_tmall_sensor_pairs_reports_and_waits_for_a_lone_file(cdp: CdpPaths, defs) -> None:
-    from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    tmall_inbox_sensor = IMPORTS["tmall"].sensor
 
     from dagster_project.defs.shared.resources import WarehouseResource
 
@@ -118,14 +127,16 @@ def test_tmall_sensor_pairs_reports_and_waits_for_a_lone_file(cdp: CdpPaths, def
     assert len(second.run_requests) == 1
     request = second.run_requests[0]
     assert request.partition_key == export_key(orders, items)
-    assert request.run_config["ops"]["tmall_export_files"]["config"]["items_path"] == str(items)
+    assert request.run_config["ops"]["tmall_export"]["config"]["items_path"] == str(items)
     assert second.dynamic_partitions_requests[0].partition_keys == [request.partition_key]
 
 
 def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs, tmp_path: Path) -> None:
     orders, items = write_tmall_pair(tmp_path / "in", random_orders(20, seed=4, statuses=[SUCCESS, CLOSED]))
     assert run_export(defs, orders, items).success
-    result = defs.resolve_job_def("customer_profiles_refresh").execute_in_process(instance=dg.DagsterInstance.get())
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=dg.DagsterInstance.get(), asset_selection=[dg.AssetKey("customer_overview")]
+    )
     assert result.success
     overview = {
         m.asset_key.to_user_string(): m
@@ -139,15 +150,18 @@ def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs
     customers = rows(cdp, "SELECT count(*) FROM customers")[0][0]
     assert metadata["customers"].value == customers
     assert rows(cdp, "SELECT count(*) FROM customer_profiles") == [(customers,)]
-    sensor = defs.resolve_sensor_def("profiles_after_import")
-    assert isinstance(sensor, dg.RunStatusSensorDefinition)
+    # refreshed by declarative automation after an import materializes customer_profiles
+    overview_spec = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey("customer_overview"))
+    assert overview_spec.automation_condition is not None
 
 
 def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths, defs) -> None:
     """Issue 14 item 12: an order report whose sidecar names a path (``items: ../x``) waits,
     with its reason in the tick; the good pair beside it is requested, and once imported its
     sidecar is archived beside it. Before, the tick raised and no pair was imported."""
-    from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    tmall_inbox_sensor = IMPORTS["tmall"].sensor
 
     from dagster_project.defs.shared.resources import WarehouseResource
 

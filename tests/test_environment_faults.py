@@ -262,7 +262,7 @@ def test_dagster_storage_failing_after_the_commit_reports_the_import_as_done(tmp
     source = tmp_path / "customers.csv"
     source.write_text(SMALL, encoding="utf-8")
     result = run_cdp(
-        home, "import", "customers", source, "--json", env=storage_full_env(tmp_path, "matched_customer_rows", fails)
+        home, "import", "customers", source, "--json", env=storage_full_env(tmp_path, "customer_import_batches", fails)
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -312,27 +312,26 @@ def test_dagster_events_logs_and_cli_output_never_show_raw_personal_data(
 ) -> None:
     import logging
 
-    from dagster_project.defs.customers.assets import customer_import_run_config
-
-    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.batches import file_partition_key, file_sha256
     from cdp_pipeline.settings import CustomerImportSettings
     from dagster_project.cli import main
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     caplog.set_level(logging.DEBUG)
     source = cdp.home / "personal.csv"
     source.write_text(PERSONAL_FILE, encoding="utf-8")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
-    run_config = customer_import_run_config(str(source), CustomerImportSettings(tags=("vip",)))
+    run_config = IMPORTS["customers"].run_config([str(source)], CustomerImportSettings(tags=("vip",)))
     run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG"}}}
     result = defs.resolve_job_def("customer_import").execute_in_process(
         partition_key=key, instance=instance, run_config=run_config
     )
     assert result.success
-    summary = result.asset_materializations_for_node("customer_base")[0].metadata["summary"].value
+    summary = batch_materialization(result).metadata["summary"].value
     assert (summary["created"], summary["failed"]) == (3, 5)
-    preview = result.asset_materializations_for_node("customer_base")[0].metadata["preview"].value
+    preview = batch_materialization(result).metadata["preview"].value
     assert "138****8000" in preview and "z***@example.com" in preview
 
     assert main(["import", "customers", str(source), "--dry-run"]) == 0
@@ -361,13 +360,13 @@ def test_rejected_file_message_masks_the_cells_it_quotes(cdp: CdpPaths, tmp_path
 
 def test_an_exception_inside_a_run_is_reported_masked(cdp: CdpPaths, monkeypatch: pytest.MonkeyPatch, capfd) -> None:
     """Fault injection: the write step fails with a DuckDB error that quotes cells."""
-    from cdp_pipeline import customer_import as ci
+    from cdp_pipeline import engine
     from dagster_project.cli import main
 
-    def failing_write(con, context, paths):
-        con.execute(f"SELECT CAST(mobile || ' ' || email AS BIGINT) FROM {context.staging}.customer_rows")
+    def failing_write(con, *args, **kwargs):
+        con.execute(f"SELECT CAST(mobile || ' ' || email AS BIGINT) FROM {engine.STAGING}.customer_rows")
 
-    monkeypatch.setattr(ci, "write_customer_base", failing_write)
+    monkeypatch.setattr(engine, "write_batch", failing_write)
     source = cdp.home / "personal.csv"
     source.write_text(PERSONAL_FILE, encoding="utf-8")
     with pytest.raises(Exception) as raised:
@@ -380,7 +379,7 @@ def test_an_exception_inside_a_run_is_reported_masked(cdp: CdpPaths, monkeypatch
     assert leaks(event_log_text(dg.DagsterInstance.get())) == []
 
     # the dry run runs outside Dagster: the CLI masks what escapes it
-    monkeypatch.setattr(ci, "match_customer_rows", lambda con, context: failing_write(con, context, None))
+    monkeypatch.setattr(engine, "match_rows", failing_write)
     with pytest.raises(Exception) as raised:
         main(["import", "customers", str(source), "--dry-run"])
     assert "Conversion Error" in str(raised.value) and leaks(str(raised.value)) == []
@@ -533,23 +532,22 @@ def test_a_300000_character_name_cell_imports_in_seconds_and_previews_are_cut(cd
     the failure file keep the whole cells."""
     import time
 
-    from dagster_project.defs.customers.assets import customer_import_run_config
-
-    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.batches import file_partition_key, file_sha256
     from cdp_pipeline.masking import ELLIPSIS, PREVIEW_CELL_WIDTH
     from cdp_pipeline.settings import CustomerImportSettings
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     source = long_cell_file(cdp.home / "long_names.csv")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
-    run_config = customer_import_run_config(str(source), CustomerImportSettings())
+    run_config = IMPORTS["customers"].run_config([str(source)], CustomerImportSettings())
     started = time.monotonic()
     result = defs.resolve_job_def("customer_import").execute_in_process(
         partition_key=key, instance=instance, run_config=run_config
     )
     assert result.success and time.monotonic() - started < 60
-    metadata = result.asset_materializations_for_node("customer_base")[0].metadata
+    metadata = batch_materialization(result).metadata
     summary = metadata["summary"].value
     assert (summary["created"], summary["failed"]) == (2, 1)
     preview = metadata["preview"].value
@@ -623,24 +621,32 @@ def test_cli_masks_header_names_in_import_and_dry_run_output(cdp: CdpPaths, tmp_
 def test_dagster_metadata_masks_header_names(cdp: CdpPaths, defs) -> None:
     """Issue 14 item 10: the materialization metadata of a customer import (the staging step's
     column lists and the summary) and the whole event log show header names masked."""
-    from dagster_project.defs.customers.assets import customer_import_run_config
-
-    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.batches import file_partition_key, file_sha256
     from cdp_pipeline.settings import CustomerImportSettings
+    from dagster_project.defs.imports.definitions import IMPORTS
 
     source = cdp.home / "header_leak.csv"
     source.write_text(HEADER_LEAK_FILE, encoding="utf-8")
-    key = partition_key_for(file_sha256(source))
+    key = file_partition_key(source.name, file_sha256(source))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("customer_files", [key])
     result = defs.resolve_job_def("customer_import").execute_in_process(
         partition_key=key,
         instance=instance,
-        run_config=customer_import_run_config(str(source), CustomerImportSettings()),
+        run_config=IMPORTS["customers"].run_config([str(source)], CustomerImportSettings()),
     )
     assert result.success
     staging = result.asset_materializations_for_node("customer_staging_rows")[0].metadata
     assert staging["unknown_columns"].value == ", ".join(MASKED_HEADERS)
-    summary = result.asset_materializations_for_node("customer_base")[0].metadata["summary"].value
+    summary = batch_materialization(result).metadata["summary"].value
     assert summary["unknown_columns"] == MASKED_HEADERS
     assert leaks(event_log_text(instance)) == []
+
+
+def batch_materialization(result: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
+    """The customer batch's own materialization (its step also reports each table it wrote)."""
+    return next(
+        m
+        for m in result.asset_materializations_for_node("customer_import_batches")
+        if m.asset_key == dg.AssetKey("customer_import_batches")
+    )

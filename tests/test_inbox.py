@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from cdp_pipeline import sidecars
-from cdp_pipeline.inbox import LINK_REASON, ReadyFile, locate_file, scan_inbox, tmall_pairs
+from cdp_pipeline.customer_import import CUSTOMERS
+from cdp_pipeline.inbox import LINK_REASON, ReadyFile, locate_import, scan_inbox
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
 from cdp_pipeline.sidecars import (
     MAX_SIDECAR_BYTES,
@@ -22,6 +23,7 @@ from cdp_pipeline.sidecars import (
     sidecars_beside,
     tmall_sidecar,
 )
+from cdp_pipeline.tmall_import import tmall_pairs
 from samples.tmall import SUCCESS, random_orders, write_tmall_pair
 
 CSV = "姓名,手机号码\n张三,13800138000\n"
@@ -194,9 +196,9 @@ def test_links_in_the_inbox_are_never_followed(inbox: Path, tmp_path: Path) -> N
     assert "hunter2" not in str(held) and "secret" not in str(held)
     # the partition lookup of a run does not follow links either
     paths = CdpPaths(tmp_path / "cdp")
-    from cdp_pipeline.batches import file_sha256, partition_key_for
+    from cdp_pipeline.batches import file_partition_key, file_sha256
 
-    assert locate_file(paths, "customers", partition_key_for(file_sha256(outside / "their.csv"))) is None
+    assert locate_import(paths, CUSTOMERS, file_partition_key("their.csv", file_sha256(outside / "their.csv"))) is None
     assert sidecars_beside(inbox / "dropped.csv") == []
 
 
@@ -248,4 +250,4 @@ def test_tmall_pairs_keep_to_the_sidecar_and_hold_a_sidecar_beside_the_item_repo
     assert held[0].reason.startswith(f"{second[1].name}.yaml: a pair's settings go in its order report's sidecar")
     # ReadyFiles built without a sidecar reading pair by name, with the default settings
     plain = [ReadyFile(p, "0" * 64) for p in first]
-    assert tmall_pairs(plain)[0] == [(plain[0], plain[1], TmallImportSettings())]
+    assert tmall_pairs(plain)[0] == [((plain[0], plain[1]), TmallImportSettings())]
