@@ -4,7 +4,6 @@ Each asset is one step of ``cdp_pipeline.customer_import``; state between steps 
 file's staging schema in the warehouse, so a failed run can be re-executed from any step.
 """
 
-import dataclasses
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +15,7 @@ from cdp_pipeline.inbox import locate_file
 from cdp_pipeline.settings import CustomerImportSettings
 from cdp_pipeline.warehouse import table_row_counts
 from dagster_project.defs.customers.partitions import customer_files
+from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
 from dagster_project.defs.shared.metadata import column_names, markdown_table, table_results
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 
@@ -42,35 +42,19 @@ class CustomerFileConfig(dg.Config):
     move_source: bool = False
 
 
-class CustomerImportConfig(dg.Config):
-    """The import settings of SPEC §2 (the CLI's flags)."""
-
-    tags: list[str] = []
-    group: str | None = None
-    initial_source: str | None = None
-    initial_source_content: str | None = None
-    campaign: str | None = None
-    source_policy: str = "new-only"
-    mode: str = "normal"
-    encoding: str = "auto"
-    sheet: str | None = None
-    force: bool = False
-
-    def settings(self) -> CustomerImportSettings:
-        values = self.model_dump(exclude={"force"})
-        return CustomerImportSettings(**{**values, "tags": tuple(values["tags"])})
+CustomerImportConfig = import_run_config_class(
+    CustomerImportSettings, "CustomerImportConfig", "The import settings of SPEC §2 (the CLI's flags)."
+)
 
 
 def customer_import_run_config(
     source_path: str, settings: CustomerImportSettings, force: bool = False, move_source: bool = False
 ) -> dict:
     """Run config for one file's import run (CLI and sensor build the same one)."""
-    values = dataclasses.asdict(settings)
-    values["tags"] = list(values["tags"])
     return {
         "ops": {
             "customer_file": {"config": {"source_path": source_path, "move_source": move_source}},
-            "customer_staging_rows": {"config": {**values, "force": force}},
+            "customer_staging_rows": {"config": settings_run_config(settings, force)},
         }
     }
 

@@ -15,6 +15,7 @@ from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_export
 from cdp_pipeline.settings import TmallImportSettings
 from cdp_pipeline.warehouse import table_row_counts
+from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
 from dagster_project.defs.shared.metadata import markdown_table, table_results
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 from dagster_project.defs.tmall.partitions import tmall_exports
@@ -31,14 +32,9 @@ class TmallExportConfig(dg.Config):
     move_source: bool = False
 
 
-class TmallImportConfig(dg.Config):
-    tags: list[str] = []
-    group: str | None = None
-    encoding: str = "auto"
-    force: bool = False
-
-    def settings(self) -> TmallImportSettings:
-        return TmallImportSettings(tags=tuple(self.tags), group=self.group, encoding=self.encoding)
+TmallImportConfig = import_run_config_class(
+    TmallImportSettings, "TmallImportConfig", "The import settings of a Tmall export (the CLI's flags)."
+)
 
 
 def tmall_import_run_config(
@@ -48,14 +44,7 @@ def tmall_import_run_config(
     return {
         "ops": {
             "tmall_export_files": {"config": {"orders_path": orders, "items_path": items, "move_source": move_source}},
-            "tmall_staging_rows": {
-                "config": {
-                    "tags": list(settings.tags),
-                    "group": settings.group,
-                    "encoding": settings.encoding,
-                    "force": force,
-                }
-            },
+            "tmall_staging_rows": {"config": settings_run_config(settings, force)},
         }
     }
 
