@@ -20,7 +20,7 @@ from cdp_pipeline.engine import ImportKind, Staged, import_files, plan_import
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import each_ready_file_alone
 from cdp_pipeline.readers import cell_parts, stage_file
-from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, settings_from_values
 from cdp_pipeline.sidecars import customer_sidecar
 from cdp_pipeline.warehouse import quote_ident, run_sql
 from data_contracts.customer_rows import contract_failures
@@ -84,7 +84,7 @@ def stage_customer_file(
 
 
 def customer_write_plan(context: ImportContext, counts: dict[str, int]) -> WritePlan:
-    settings = CUSTOMERS.settings_from(context.settings)
+    settings = settings_from_values(CustomerImportSettings, context.settings)
     return WritePlan(
         steps=[
             "customer_attribute_changes",

@@ -45,7 +45,7 @@ from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
-from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.settings import CdpPaths, settings_from_values
 from cdp_pipeline.warehouse import (
     connect,
     connect_read_only,
@@ -117,9 +117,6 @@ class ImportKind:
     def batches_view(self) -> str:
         """The view of import_batches holding this kind's batches (one row per partition)."""
         return f"{self.noun}_import_batches"
-
-    def settings_from(self, values: dict) -> Any:
-        return self.settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def render(self, step: str, **parts: str) -> str:
         return render_sql(step, folders=self.sql_folders, **parts)
@@ -196,7 +193,7 @@ def new_context(
 
 def stage_into(con: duckdb.DuckDBPyConnection, kind: ImportKind, context: ImportContext, paths: CdpPaths) -> None:
     """Step 1's work on any connection with the macros and an empty ``staging`` database."""
-    staged = kind.stage(con, context.sources, kind.settings_from(context.settings), paths)
+    staged = kind.stage(con, context.sources, settings_from_values(kind.settings, context.settings), paths)
     create_reason_codes(con, STAGING, kind.name, other_file_roles=kind.inputs[1:])
     context.headers, context.encoding = staged.headers, staged.encoding
     context.refused, context.unknown, context.extra = list(staged.refused), list(staged.unknown), dict(staged.extra)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar, get_args, get_origin, get_type_hints
+
+S = TypeVar("S")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO_ROOT / "sql"
@@ -69,28 +72,105 @@ SourcePolicy = Literal["new-only", "all"]
 Mode = Literal["normal", "fast"]
 
 
+# --- the settings models: each kind's settings are declared here once, and the CLI flags, the
+# Dagster run config and the sidecar schema are all derived from the model (``setting_fields``).
+
+
+def setting(default: object, help: str | None = None, *, flag: str | None = None, metavar: str | None = None):
+    """A settings-model field with what the CLI says of it; its flag is ``--field-name`` unless given."""
+    return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar})
+
+
+SettingShape = Literal["tags", "text", "choice"]
+"""The value types a setting may have: ``tuple[str, ...]`` (a repeatable flag, a list in run
+config and sidecar), ``str | None`` (optional text) and a ``Literal`` of text choices."""
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One field of a settings model, as every surface (CLI flag, run config, sidecar key) sees it."""
+
+    name: str
+    shape: SettingShape
+    annotation: object
+    default: object
+    choices: tuple[str, ...]
+    help: str | None
+    flag: str
+    metavar: str | None
+
+
+def _shape(model: type, name: str, annotation: object) -> SettingShape:
+    if get_origin(annotation) is Literal:
+        return "choice"
+    if annotation == tuple[str, ...]:
+        return "tags"
+    if annotation == str | None:
+        return "text"
+    raise TypeError(f"{model.__name__}.{name}: a setting is tuple[str, ...], str | None or a Literal, not {annotation}")
+
+
+def setting_fields(model: type) -> tuple[SettingField, ...]:
+    """The fields of a settings model (a frozen dataclass built with ``setting``), in declared order."""
+    hints = get_type_hints(model)
+    return tuple(
+        SettingField(
+            name=f.name,
+            shape=_shape(model, f.name, hints[f.name]),
+            annotation=hints[f.name],
+            default=f.default,
+            choices=get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else (),
+            help=f.metadata.get("help"),
+            flag=f.metadata.get("flag") or "--" + f.name.replace("_", "-"),
+            metavar=f.metadata.get("metavar"),
+        )
+        for f in fields(model)
+    )
+
+
+def plain_setting_values(settings: object) -> dict[str, object]:
+    """A settings object as plain values (tags as a list), as run config and JSON hold them."""
+    values = asdict(settings)
+    return {
+        f.name: list(values[f.name]) if f.shape == "tags" else values[f.name] for f in setting_fields(type(settings))
+    }
+
+
+def settings_from_values(model: type[S], values: Mapping[str, object]) -> S:
+    """The settings object of ``model`` from plain values (tags a list or tuple) keyed by field name."""
+    return model(
+        **{f.name: tuple(values[f.name]) if f.shape == "tags" else values[f.name] for f in setting_fields(model)}
+    )
+
+
 @dataclass(frozen=True)
 class CustomerImportSettings:
     """What the team chooses for one customer import (CLI flags, run config or sidecar)."""
 
-    tags: tuple[str, ...] = ()
-    group: str | None = None
-    initial_source: str | None = None
-    initial_source_content: str | None = None
-    campaign: str | None = None
-    source_policy: SourcePolicy = "new-only"
-    mode: Mode = "normal"
-    encoding: Encoding = "auto"
-    sheet: str | None = None
+    tags: tuple[str, ...] = setting(
+        (), "tag every imported customer (repeatable; created as a static tag if missing)", flag="--tag", metavar="NAME"
+    )
+    group: str | None = setting(None, "add every imported customer to this static group (created if missing)")
+    initial_source: str | None = setting(None)
+    initial_source_content: str | None = setting(None)
+    campaign: str | None = setting(None)
+    source_policy: SourcePolicy = setting(
+        "new-only", "initial source fields for new customers only, or for existing ones too"
+    )
+    mode: Mode = setting("normal", "normal records timeline events; fast records none")
+    encoding: Encoding = setting("auto")
+    sheet: str | None = setting(None, "XLSX sheet to read (default: the first non-empty one)")
 
 
 @dataclass(frozen=True)
 class TmallImportSettings:
     """What the team chooses for one Tmall export import (CLI flags, run config or sidecar)."""
 
-    tags: tuple[str, ...] = ()
-    group: str | None = None
-    encoding: Encoding = "auto"
+    tags: tuple[str, ...] = setting(
+        (), "tag the customers of imported orders (repeatable)", flag="--tag", metavar="NAME"
+    )
+    group: str | None = setting(None, "add the customers of imported orders to this static group")
+    encoding: Encoding = setting("auto")
 
 
 @dataclass(frozen=True)

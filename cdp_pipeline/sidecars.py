@@ -16,12 +16,11 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
 import yaml
 
 from cdp_pipeline.masking import mask_text
-from cdp_pipeline.settings import CustomerImportSettings, Encoding, Mode, SourcePolicy, TmallImportSettings
+from cdp_pipeline.settings import CustomerImportSettings, TmallImportSettings, setting_fields
 
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_SIDECAR_BYTES = 64 * 1024
@@ -206,23 +205,25 @@ def _file_name(name: str, value: object) -> str:
 
 
 Check = Callable[[str, object], object]
-CUSTOMER_SETTINGS: dict[str, Check] = {
-    "tags": _tags,
-    "group": _text,
-    "initial_source": _text,
-    "initial_source_content": _text,
-    "campaign": _text,
-    "source_policy": _one_of(get_args(SourcePolicy)),
-    "mode": _one_of(get_args(Mode)),
-    "encoding": _one_of(get_args(Encoding)),
-    "sheet": _text,
-}
-TMALL_SETTINGS: dict[str, Check] = {
-    "tags": _tags,
-    "group": _text,
-    "encoding": _one_of(get_args(Encoding)),
-    "items": _file_name,
-}
+
+
+def sidecar_checks(model: type) -> dict[str, Check]:
+    """The sidecar keys of a settings model and the check of each: its fields, in order, as their
+    types say (tags, text or one of the Literal's choices)."""
+    checks: dict[str, Check] = {}
+    for setting in setting_fields(model):
+        if setting.shape == "tags":
+            checks[setting.name] = _tags
+        elif setting.shape == "choice":
+            checks[setting.name] = _one_of(setting.choices)
+        else:
+            checks[setting.name] = _text
+    return checks
+
+
+CUSTOMER_SETTINGS = sidecar_checks(CustomerImportSettings)
+# an order report's sidecar also names its item report, which is where the pair is, not a setting
+TMALL_SETTINGS = {**sidecar_checks(TmallImportSettings), "items": _file_name}
 
 
 def checked_settings(sidecar: Path, values: dict[str, object], known: dict[str, Check]) -> dict[str, object]:

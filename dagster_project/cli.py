@@ -27,6 +27,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from cdp_pipeline.settings import CustomerImportSettings, S, TmallImportSettings, setting_fields, settings_from_values
+
 EXIT_REJECTED = 2
 EXIT_ENVIRONMENT = 3
 PROGRESS_MIN_BYTES = 8 << 20
@@ -52,29 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = importing.add_subparsers(dest="kind", required=True)
     customers = kinds.add_parser("customers", help="import a customer file (CSV or XLSX)")
     customers.add_argument("file", type=Path)
-    customers.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        dest="tags",
-        metavar="NAME",
-        help="tag every imported customer (repeatable; created as a static tag if missing)",
-    )
-    customers.add_argument("--group", help="add every imported customer to this static group (created if missing)")
-    customers.add_argument("--initial-source")
-    customers.add_argument("--initial-source-content")
-    customers.add_argument("--campaign")
-    customers.add_argument(
-        "--source-policy",
-        choices=["new-only", "all"],
-        default="new-only",
-        help="initial source fields for new customers only, or for existing ones too",
-    )
-    customers.add_argument(
-        "--mode", choices=["normal", "fast"], default="normal", help="normal records timeline events; fast records none"
-    )
-    customers.add_argument("--encoding", choices=["auto", "utf-8", "gb18030", "big5"], default="auto")
-    customers.add_argument("--sheet", help="XLSX sheet to read (default: the first non-empty one)")
+    add_setting_flags(customers, CustomerImportSettings)
     customers.add_argument("--dry-run", action="store_true", help="check the whole file and write nothing")
     customers.add_argument("--force", action="store_true", help="import again even if these bytes were imported")
     customers.add_argument("--json", action="store_true", help="print one JSON object")
@@ -130,17 +110,40 @@ def _row_limit(text: str) -> int:
     return value
 
 
+def add_setting_flags(parser: argparse.ArgumentParser, model: type) -> None:
+    """One flag per field of the settings ``model``: its name, default, choices and help are the model's."""
+    for setting in setting_fields(model):
+        if setting.shape == "tags":
+            parser.add_argument(
+                setting.flag,
+                action="append",
+                default=list(setting.default),
+                dest=setting.name,
+                metavar=setting.metavar,
+                help=setting.help,
+            )
+        elif setting.shape == "choice":
+            parser.add_argument(
+                setting.flag,
+                choices=list(setting.choices),
+                default=setting.default,
+                dest=setting.name,
+                metavar=setting.metavar,
+                help=setting.help,
+            )
+        else:
+            parser.add_argument(
+                setting.flag, default=setting.default, dest=setting.name, metavar=setting.metavar, help=setting.help
+            )
+
+
+def settings_from_args(model: type[S], args: argparse.Namespace) -> S:
+    """The settings object of ``model`` from the flags ``add_setting_flags`` added."""
+    return settings_from_values(model, {setting.name: getattr(args, setting.name) for setting in setting_fields(model)})
+
+
 def _add_tmall_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        dest="tags",
-        metavar="NAME",
-        help="tag the customers of imported orders (repeatable)",
-    )
-    parser.add_argument("--group", help="add the customers of imported orders to this static group")
-    parser.add_argument("--encoding", choices=["auto", "utf-8", "gb18030", "big5"], default="auto")
+    add_setting_flags(parser, TmallImportSettings)
     parser.add_argument("--force", action="store_true", help="import again even if this pair was imported")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -207,22 +210,6 @@ def run() -> None:
     os._exit(code)
 
 
-def _settings(args: argparse.Namespace):
-    from cdp_pipeline.settings import CustomerImportSettings
-
-    return CustomerImportSettings(
-        tags=tuple(args.tags),
-        group=args.group,
-        initial_source=args.initial_source,
-        initial_source_content=args.initial_source_content,
-        campaign=args.campaign,
-        source_policy=args.source_policy,
-        mode=args.mode,
-        encoding=args.encoding,
-        sheet=args.sheet,
-    )
-
-
 def import_customers(args: argparse.Namespace) -> int:
     from cdp_pipeline.customer_import import CUSTOMERS, plan_customer_import
     from cdp_pipeline.errors import FileRejected, not_a_file_reason
@@ -232,19 +219,14 @@ def import_customers(args: argparse.Namespace) -> int:
     path = args.file
     if not path.is_file():
         raise FileRejected(path, not_a_file_reason(path))
+    settings = settings_from_args(CustomerImportSettings, args)
     if args.dry_run:
-        report = plan_customer_import(path, _settings(args), paths)
+        report = plan_customer_import(path, settings, paths)
         _print(report, args.json, _describe_dry_run)
         return 0
-    summary = run_import(CUSTOMERS, [path.resolve()], _settings(args), args.force, show_progress=not args.json)
+    summary = run_import(CUSTOMERS, [path.resolve()], settings, args.force, show_progress=not args.json)
     _print(summary, args.json, _describe_import)
     return 0
-
-
-def _tmall_settings(args: argparse.Namespace):
-    from cdp_pipeline.settings import TmallImportSettings
-
-    return TmallImportSettings(tags=tuple(args.tags), group=args.group, encoding=args.encoding)
 
 
 def import_tmall(args: argparse.Namespace) -> int:
@@ -254,12 +236,9 @@ def import_tmall(args: argparse.Namespace) -> int:
     for path in (args.orders, args.items):
         if not path.is_file():
             raise FileRejected(path, not_a_file_reason(path))
+    settings = settings_from_args(TMALL.settings, args)
     summary = run_import(
-        TMALL,
-        [args.orders.resolve(), args.items.resolve()],
-        _tmall_settings(args),
-        args.force,
-        show_progress=not args.json,
+        TMALL, [args.orders.resolve(), args.items.resolve()], settings, args.force, show_progress=not args.json
     )
     _print(_tmall_report(summary), args.json, _describe_tmall)
     return 0
@@ -289,12 +268,11 @@ def backfill_tmall(args: argparse.Namespace) -> int:
     pairs, alone = pair_exports([p for p in entries if p.is_file()])
     unsearched = unsearched_subfolders(entries)
     pairs.sort(key=lambda pair: (export_timestamp(pair[0].name) or datetime.datetime.min, pair[0].name))
+    settings = settings_from_args(TmallImportSettings, args)
     reports, rejected = [], []
     for orders, items in tqdm(pairs, unit="export", file=sys.stderr, disable=args.json or not sys.stderr.isatty()):
         try:
-            reports.append(
-                _tmall_report(run_import(TMALL, [orders.resolve(), items.resolve()], _tmall_settings(args), args.force))
-            )
+            reports.append(_tmall_report(run_import(TMALL, [orders.resolve(), items.resolve()], settings, args.force)))
         except FileRejected as error:
             rejected.append({"file": str(error.path), "reason": error.reason})
     result = {"exports": reports, "rejected": rejected, "alone": [str(p) for p in alone]}

@@ -13,10 +13,10 @@ functions below from their annotations, which are built per kind.
 """
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import dagster as dg
 import pydantic
@@ -25,6 +25,7 @@ from cdp_pipeline.batches import combined_sha256, content_sha256
 from cdp_pipeline.engine import ImportKind, stage_import, validate_import, write_import
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_import, scan_inbox
+from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
 from dagster_project.defs.shared.metadata import column_names, markdown_table, table_materializations
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
 from dagster_project.instance import recover_dead_runs
@@ -49,24 +50,6 @@ def files_config(kind: ImportKind) -> type[dg.Config]:
     )
 
 
-def settings_config(kind: ImportKind) -> type[dg.Config]:
-    """The kind's settings model as run config, with ``force`` (import bytes imported before)."""
-    defaults = {f.name: f.default for f in fields(kind.settings)}
-    annotations = get_type_hints(kind.settings)
-    model_fields: dict[str, Any] = {
-        name: (list[str] if defaults[name] == () else annotations[name], [] if defaults[name] == () else defaults[name])
-        for name in defaults
-    }
-    return pydantic.create_model(
-        f"{_title(kind.noun)}ImportConfig", __base__=dg.Config, force=(bool, False), **model_fields
-    )
-
-
-def settings_values(settings: Any) -> dict:
-    """A settings object as run config values (tuples as lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
-
-
 @dataclass(frozen=True)
 class ImportDefinitions:
     """What Dagster gets of one kind."""
@@ -75,6 +58,7 @@ class ImportDefinitions:
     partitions: dg.DynamicPartitionsDefinition
     assets: list[dg.AssetsDefinition]
     job: Any  # what dg.define_asset_job returns (its class is not public)
+    settings_config: type[dg.Config]
 
     @cached_property
     def sensor(self) -> dg.SensorDefinition:
@@ -98,7 +82,7 @@ class ImportDefinitions:
                         **{f"{role}_path": str(path) for role, path in zip(self.kind.inputs, files, strict=True)},
                     }
                 },
-                self.staging_op: {"config": {**settings_values(settings), "force": force}},
+                self.staging_op: {"config": settings_run_config(settings, force)},
             }
         }
 
@@ -123,7 +107,11 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
     validated_key = f"validated_{kind.noun}_{kind.rows}"
     batches_key = kind.batches_view
     FilesConfig = files_config(kind)
-    ImportConfig = settings_config(kind)
+    ImportConfig = import_run_config_class(
+        kind.settings,
+        f"{_title(kind.noun)}ImportConfig",
+        f"The settings of a {kind.title} import (the CLI's flags, a sidecar's keys), and force.",
+    )
     common = {"partitions_def": partitions, "group_name": group, "owners": OWNERS}
 
     @dg.asset(
@@ -186,7 +174,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         import_lock: ImportLockResource,
         files: dict,
     ) -> dg.MaterializeResult:
-        settings = kind.settings_from(config.model_dump(exclude={"force"}))
+        settings = config.settings()
         try:
             with warehouse.faults():
                 staged = stage_import(
@@ -277,7 +265,9 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         executor_def=dg.in_process_executor,
         description=f"Import one {kind.title} (a partition of {partitions.name}).",
     )
-    return ImportDefinitions(kind, partitions, [source_files, staging_rows, validated_rows, import_batch], job)
+    return ImportDefinitions(
+        kind, partitions, [source_files, staging_rows, validated_rows, import_batch], job, ImportConfig
+    )
 
 
 def inbox_sensor(built: ImportDefinitions) -> dg.SensorDefinition:
