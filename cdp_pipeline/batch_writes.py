@@ -27,7 +27,7 @@ from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.readers import cell_list
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.sidecars import sidecars_beside
-from cdp_pipeline.warehouse import render_sql
+from cdp_pipeline.warehouse import render_sql, step_tables
 
 SHARED_STEPS = (
     "customer_tag_assignments",
@@ -109,15 +109,7 @@ def write_batch(
         # {<role>_raw_cells}: the original cells of another file of the batch (e.g. the items report)
         **{f"{role}_raw_cells": cell_list(len(headers)) for role, headers in (other_failure_headers or {}).items()},
     }
-    all_steps = [
-        *plan.steps,
-        *SHARED_STEPS,
-        *(["tag_added_events"] if plan.tag_events else []),
-        "import_failures",
-        "import_row_outcomes",
-        "profile_customers",
-        "customer_profiles",
-    ]
+    all_steps = [*plan.steps, *shared_steps(plan.tag_events)]
     con.execute("BEGIN TRANSACTION")
     try:
         for step in all_steps:
@@ -174,6 +166,25 @@ def write_batch(
     summary = batch_summary(con, context.batch_id)
     release_sources(context)
     return summary
+
+
+def shared_steps(tag_events: bool) -> list[str]:
+    """The steps every batch runs after its kind's, in order (the batch record, import_batches.sql,
+    comes last of all)."""
+    return [
+        *SHARED_STEPS,
+        *(["tag_added_events"] if tag_events else []),
+        "import_failures",
+        "import_row_outcomes",
+        "profile_customers",
+        "customer_profiles",
+    ]
+
+
+def plan_tables(plan: WritePlan, sql_folders: tuple[Path, ...] = ()) -> set[str]:
+    """The warehouse tables a batch with this plan writes, as its steps' SQL says."""
+    steps = [*plan.steps, *shared_steps(plan.tag_events), "import_batches"]
+    return set().union(*(step_tables(step, sql_folders)[1] for step in steps))
 
 
 def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> list[Path]:

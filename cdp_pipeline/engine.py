@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from cdp_pipeline.batch_writes import WritePlan, finish_already_imported, write_batch
+from cdp_pipeline.batch_writes import WritePlan, finish_already_imported, plan_tables, write_batch
 from cdp_pipeline.batches import (
     STAGING,
     ImportContext,
@@ -291,6 +291,7 @@ class WriteResult:
     counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     preview: list[dict] = field(default_factory=list)
+    tables: tuple[str, ...] = ()
     observed: Any = None
 
 
@@ -310,12 +311,13 @@ def write_import(
     kind: ImportKind,
     key: str,
     paths: CdpPaths,
-    observe: Callable[[duckdb.DuckDBPyConnection, dict], Any] | None = None,
+    observe: Callable[[duckdb.DuckDBPyConnection, WriteResult], Any] | None = None,
 ) -> WriteResult:
     """Steps 3 and 4 on the warehouse's writing connection: match, then one transaction writes
     the batch; the scratch database goes once the batch is committed (or found imported).
-    ``observe(con, summary)`` looks at the warehouse as the batch left it, before any other
-    writer can change it (its result is ``observed``)."""
+    ``observe(con, result)`` looks at the warehouse as the batch left it, before any other
+    writer can change it (its result is ``observed``); ``result.tables`` are the tables the
+    batch wrote (none when its bytes were imported before)."""
     with connect(paths.warehouse) as con:
         with attached_scratch(con, paths, kind.name, key):
             context = load_context(con)
@@ -335,17 +337,21 @@ def write_import(
                     reasons=failure_reasons(con, kind),
                     preview=preview_rows_of(con, kind),
                 )
-                result.summary = kind.summary(write_batch(
-                        con,
-                        context,
-                        paths,
-                        kind.write_plan(context, counts),
-                        outcomes=f"{STAGING}.{kind.outcomes}",
-                        file_rows=f"{STAGING}.{kind.file_rows}",
-                        sql_folders=kind.sql_folders,
-                    ))
+                plan = kind.write_plan(context, counts)
+                written = plan_tables(plan, kind.sql_folders)
+                result.tables = tuple(table for table in kind.tables if table in written)
+                summary = write_batch(
+                    con,
+                    context,
+                    paths,
+                    plan,
+                    outcomes=f"{STAGING}.{kind.outcomes}",
+                    file_rows=f"{STAGING}.{kind.file_rows}",
+                    sql_folders=kind.sql_folders,
+                )
+                result.summary = kind.summary(summary)
         if observe is not None:
-            result.observed = observe(con, result.summary)
+            result.observed = observe(con, result)
     remove_scratch(paths, kind.name, key)
     return result
 

@@ -22,7 +22,7 @@ import dagster as dg
 import pydantic
 
 from cdp_pipeline.batches import combined_sha256, content_sha256
-from cdp_pipeline.engine import ImportKind, stage_import, validate_import, write_import
+from cdp_pipeline.engine import ImportKind, WriteResult, stage_import, validate_import, write_import
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import locate_import, scan_inbox
 from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
@@ -255,9 +255,8 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
             }
         )
 
-    def written_tables(con, summary: dict) -> list[dg.AssetMaterialization]:
-        """Every table a new batch wrote (an already imported one wrote none)."""
-        return table_materializations(con, kind.tables, summary["batch_id"]) if summary["status"] == "succeeded" else []
+    def written_tables(con, written: WriteResult) -> list[dg.AssetMaterialization]:
+        return table_materializations(con, written.tables, written.summary["batch_id"])
 
     job = dg.define_asset_job(
         kind.job_name,

@@ -23,12 +23,17 @@ def column_names(names: list[str]) -> str:
 
 
 PREVIEW_ROWS = 5
+# Columns no preview shows: a failed row's original cells and a file's header row hold personal
+# data that no mask recognises (a mobile with a digit too many is no mobile to mask_text).
+PREVIEW_HIDDEN_COLUMNS = frozenset({"raw", "headers"})
 
 
 def table_materializations(con, tables: tuple[str, ...], batch_id: str) -> list[dg.AssetMaterialization]:
     """A materialization of each warehouse table a batch wrote: its row count after the batch,
-    its columns, the batch and a masked preview of the rows the batch wrote (of the table's
-    latest rows when it has no batch column)."""
+    its columns, the batch and a masked preview of rows the batch wrote (of any rows when the
+    table has no batch column)."""
+    if not tables:
+        return []
     columns: dict[str, list[tuple[str, str]]] = {}
     for table, column, data_type in con.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -42,10 +47,11 @@ def table_materializations(con, tables: tuple[str, ...], batch_id: str) -> list[
     )
     events = []
     for table in tables:
-        names = [name for name, _ in columns[table]]
-        where = "WHERE batch_id = $b" if "batch_id" in names else ""
+        names = [name for name, _ in columns[table] if name not in PREVIEW_HIDDEN_COLUMNS]
+        where = "WHERE batch_id = $b" if any(name == "batch_id" for name, _ in columns[table]) else ""
         cursor = con.execute(
-            f"SELECT * FROM {quote_ident(table)} {where} LIMIT {PREVIEW_ROWS}", {"b": batch_id} if where else {}
+            f"SELECT {', '.join(map(quote_ident, names))} FROM {quote_ident(table)} {where} LIMIT {PREVIEW_ROWS}",
+            {"b": batch_id} if where else {},
         )
         rows = [{n: _cell(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
         events.append(
