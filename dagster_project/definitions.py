@@ -1,27 +1,30 @@
-"""The one Definitions object of cdp-pipeline (``dagster dev -w workspace.yaml`` loads it)."""
+"""The one Definitions object of cdp-pipeline, loaded from the defs folder area by area.
+
+``dg check defs``, ``dg dev`` (``[tool.dg]`` in pyproject.toml), ``dagster dev -w workspace.yaml``,
+the ``cdp`` CLI and the tests all load this module's ``defs``. Each area folder under
+``dagster_project/defs/`` (customers, tmall, profiles, shared) contributes what its modules define
+at module level: a module's own ``dg.Definitions`` if it has one, else its assets, checks, jobs
+and sensors. The resources are bound once, by ``defs/shared/resources.py``.
+"""
 
 import os
+import warnings
+from pathlib import Path
 
 import dagster as dg
 
+import dagster_project.defs
 from cdp_pipeline.settings import cdp_home
-from dagster_project.defs.customers import assets as customer_assets
-from dagster_project.defs.customers.sensors import customer_inbox_sensor
-from dagster_project.defs.profiles import assets as profile_assets
-from dagster_project.defs.profiles.sensors import profiles_after_import
-from dagster_project.defs.shared.resources import IMPORT_LOCK, ImportLockResource, WarehouseResource
-from dagster_project.defs.tmall import assets as tmall_assets
-from dagster_project.defs.tmall.sensors import tmall_inbox_sensor
 
 # CDP_HOME defaults to ./.cdp; the resource reads it from the environment like any deployment.
 os.environ.setdefault("CDP_HOME", str(cdp_home()))
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([customer_assets, tmall_assets, profile_assets]),
-    jobs=[customer_assets.customer_import_job, tmall_assets.tmall_import_job, profile_assets.customer_profiles_job],
-    sensors=[customer_inbox_sensor, tmall_inbox_sensor, profiles_after_import],
-    resources={
-        "warehouse": WarehouseResource(cdp_home=dg.EnvVar("CDP_HOME")),
-        IMPORT_LOCK: ImportLockResource(cdp_home=dg.EnvVar("CDP_HOME")),
-    },
-)
+# The tree of the package's own defs module, as ``dg.load_from_defs_folder`` builds it, without
+# its look-up of pyproject.toml: an installed (non-editable) package has none beside it.
+defs_tree = dg.ComponentTree.from_module(defs_module=dagster_project.defs, project_root=Path(__file__).parent.parent)
+
+# Dagster's defs-folder loader calls its own preview-flagged module loader for each Python file;
+# the warning speaks of Dagster's internals, and would reach every `cdp` command's stderr.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    defs: dg.Definitions = defs_tree.build_defs()

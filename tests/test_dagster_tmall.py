@@ -124,7 +124,10 @@ def test_tmall_sensor_pairs_reports_and_waits_for_a_lone_file(cdp: CdpPaths, def
 def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs, tmp_path: Path) -> None:
     orders, items = write_tmall_pair(tmp_path / "in", random_orders(20, seed=4, statuses=[SUCCESS, CLOSED]))
     assert run_export(defs, orders, items).success
-    result = defs.resolve_job_def("customer_profiles_refresh").execute_in_process(instance=dg.DagsterInstance.get())
+    overview_job = defs.resolve_implicit_global_asset_job_def()
+    result = overview_job.execute_in_process(
+        instance=dg.DagsterInstance.get(), asset_selection=[dg.AssetKey("customer_overview")]
+    )
     assert result.success
     overview = {
         m.asset_key.to_user_string(): m
@@ -138,8 +141,8 @@ def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs
     customers = rows(cdp, "SELECT count(*) FROM customers")[0][0]
     assert metadata["customers"].value == customers
     assert rows(cdp, "SELECT count(*) FROM customer_profiles") == [(customers,)]
-    sensor = defs.resolve_sensor_def("profiles_after_import")
-    assert isinstance(sensor, dg.RunStatusSensorDefinition)
+    automation = defs.resolve_assets_def("customer_overview").automation_conditions_by_key
+    assert automation[dg.AssetKey("customer_overview")] == dg.AutomationCondition.eager()
 
 
 def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths, defs) -> None:

@@ -1,25 +1,28 @@
-"""The customer base's purchase profiles and their overview, refreshed after every import."""
+"""The overview of the customer base's purchase profiles, brought up to date after every import.
+
+Every import run materializes ``customer_profiles`` (its write transaction rebuilds the profiles
+of the batch's customers); the overview's eager automation condition requests it once that
+materialization lands and no import that writes the profiles is still in progress, so a burst of
+imports is followed by one overview. ``defs/shared/automation.py`` evaluates the condition from the
+first start."""
 
 import base64
 
 import dagster as dg
 
 from cdp_pipeline.profiles import customer_overview as overview_of
-from cdp_pipeline.profiles import overview_chart, refresh_customer_profiles
+from cdp_pipeline.profiles import overview_chart
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "profiles"
 
 
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, deps=["customers", "orders"])
-def customer_profiles(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """customer_id, points, order_count, order_amount, first and last purchase (accepted orders only)."""
-    with warehouse.connect() as con:
-        rows = refresh_customer_profiles(con)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
-
-
-@dg.asset(group_name=GROUP, pool=WAREHOUSE_POOL, deps=[customer_profiles])
+@dg.asset(
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    deps=["customer_profiles"],
+    automation_condition=dg.AutomationCondition.eager(),
+)
 def customer_overview(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Value, activity and spending-power distributions, as a table and a chart in the UI."""
     with warehouse.connect() as con:
@@ -34,11 +37,3 @@ def customer_overview(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "customers": int(overview.loc[overview["dimension"] == "value", "customers"].sum()),
         }
     )
-
-
-customer_profiles_job = dg.define_asset_job(
-    "customer_profiles_refresh",
-    selection=dg.AssetSelection.groups(GROUP),
-    executor_def=dg.in_process_executor,
-    description="Refresh the purchase profiles and the overview charts.",
-)
