@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export CDP_HOME ?= $(CURDIR)/.cdp
 export DAGSTER_HOME ?= $(CDP_HOME)/dagster
+# DAGSTER_HOME with the project's instance config (pools, no telemetry), as `cdp` makes it.
+DAGSTER_HOME_READY = $(BIN)/python -c "from dagster_project.instance import ensure_dagster_home; from cdp_pipeline.settings import CdpPaths; ensure_dagster_home(CdpPaths.from_env().ensure())"
 
 .PHONY: setup demo test lint ui clean
 
@@ -30,12 +32,14 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(DAGSTER_HOME_READY)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 test: setup lint
 	$(BIN)/pytest
 
 ui: setup
-	$(BIN)/python -c "from dagster_project.instance import ensure_dagster_home; from cdp_pipeline.settings import CdpPaths; ensure_dagster_home(CdpPaths.from_env().ensure())"
+	$(DAGSTER_HOME_READY)
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:

@@ -9,21 +9,9 @@ import duckdb
 import pandas as pd
 
 from cdp_pipeline.owner_only import make_owner_folder, open_owner_file, publish, temporary_beside
-from cdp_pipeline.warehouse import run_sql, sql_text
+from cdp_pipeline.warehouse import sql_text
 
 DIMENSIONS = ("value", "activity", "spending_power")
-
-
-def refresh_customer_profiles(con: duckdb.DuckDBPyConnection) -> int:
-    """Recompute every customer's profile (imports do their customers' in their transaction)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        run_sql(con, "customer_profiles", profile_scope="customers")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-    return con.execute("SELECT count(*) FROM customer_profiles").fetchall()[0][0]
 
 
 def customer_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

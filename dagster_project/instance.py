@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import EngineEventData
 
 from cdp_pipeline.locks import exclusive_lock
 from cdp_pipeline.owner_only import copy_owner_only, make_owner_folder
@@ -47,9 +47,11 @@ def local_instance(paths: CdpPaths) -> dg.DagsterInstance:
 
 
 # Each run's own process records where it runs (an engine event, so a re-executed run does not
-# inherit it), so a later `cdp` can tell a run whose process was killed (SIGKILL, OOM, reboot)
-# from one still running.
-PROCESS_EVENT = "cdp: run process"
+# inherit it, as it would a run tag), so a later `cdp` can tell a run whose process was killed
+# (SIGKILL, OOM, reboot) from one still running. The record is the event's message, a prefix then
+# JSON: the public ``report_engine_event`` takes a message, its metadata only through a class of
+# Dagster's private modules.
+PROCESS_EVENT = "cdp: run process: "
 
 
 def _process_start(pid: int) -> str:
@@ -65,20 +67,16 @@ def _process_start(pid: int) -> str:
 def record_run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
     """Record this process (host, pid, start time) as the one executing ``run``."""
     pid = os.getpid()
-    instance.report_engine_event(
-        f"{PROCESS_EVENT} {socket.gethostname()} pid {pid}",
-        run,
-        EngineEventData(
-            metadata={"cdp/host": socket.gethostname(), "cdp/pid": str(pid), "cdp/process_start": _process_start(pid)}
-        ),
-    )
+    process = {"host": socket.gethostname(), "pid": pid, "process_start": _process_start(pid)}
+    instance.report_engine_event(PROCESS_EVENT + json.dumps(process), run)
 
 
 def _run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[str, int, str] | None:
     for record in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
-        if (record.message or "").startswith(PROCESS_EVENT):
-            metadata = record.dagster_event.engine_event_data.metadata
-            return metadata["cdp/host"].value, int(metadata["cdp/pid"].value), metadata["cdp/process_start"].value
+        message = record.message or ""
+        if message.startswith(PROCESS_EVENT):
+            process = json.loads(message.removeprefix(PROCESS_EVENT))
+            return process["host"], process["pid"], process["process_start"]
     return None
 
 

@@ -2,7 +2,8 @@
 -- amount, first and last purchase), over accepted orders only — a refunded, closed order stays
 -- in orders with its status but no longer counts. Recomputed for the customers in
 -- {profile_scope}: a batch's own (profile_customers.sql) in its import transaction, so an import
--- costs what it touches, not the size of the base; every customer for the customer_profiles asset.
+-- costs what it touches, not the size of the base; `customers` recomputes every profile (a test
+-- proves the per-batch profiles equal that).
 DELETE FROM customer_profiles WHERE customer_id IN (SELECT customer_id FROM {profile_scope});
 INSERT INTO customer_profiles
 SELECT

@@ -150,9 +150,8 @@ def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs
     customers = rows(cdp, "SELECT count(*) FROM customers")[0][0]
     assert metadata["customers"].value == customers
     assert rows(cdp, "SELECT count(*) FROM customer_profiles") == [(customers,)]
-    # refreshed by declarative automation after an import materializes customer_profiles
-    overview_spec = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey("customer_overview"))
-    assert overview_spec.automation_condition is not None
+    automation = defs.resolve_assets_def("customer_overview").automation_conditions_by_key
+    assert automation[dg.AssetKey("customer_overview")] == dg.AutomationCondition.eager()
 
 
 def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths, defs) -> None:

@@ -905,8 +905,7 @@ def test_rule_customer_profiles_kept_per_batch_equal_a_full_recomputation(
     export, tmall, query, make_csv, run_import, paths
 ) -> None:
     """Imports recompute only their own customers' profiles; the result must be every customer's."""
-    from cdp_pipeline.profiles import refresh_customer_profiles
-    from cdp_pipeline.warehouse import connect
+    from cdp_pipeline.warehouse import connect, run_sql
 
     run_import(make_csv([["手机号码", "姓名", "积分"], ["13912345678", "王伟", "10"], ["13700000009", "周杰", "5"]]))
     tmall(
@@ -917,8 +916,8 @@ def test_rule_customer_profiles_kept_per_batch_equal_a_full_recomputation(
     profiles = "SELECT * FROM customer_profiles ORDER BY customer_id"
     kept = query(profiles)
     assert len(kept) == query("SELECT count(*) FROM customers")[0][0] == 4
-    with connect(paths.warehouse) as con:
-        refresh_customer_profiles(con)
+    with connect(paths.warehouse) as con:  # every customer's profile, recomputed from scratch
+        run_sql(con, "customer_profiles", profile_scope="customers")
     assert query(profiles) == kept
 
 

@@ -90,3 +90,12 @@ class ImportLockResource(dg.ConfigurableResource):
 
         paths = CdpPaths(Path(self.cdp_home).resolve()).ensure()
         return import_lock(paths, kind.name, key, waiting)
+
+
+# The resources every area's assets and sensors require, bound once for the whole code location.
+defs = dg.Definitions(
+    resources={
+        "warehouse": WarehouseResource(cdp_home=dg.EnvVar("CDP_HOME")),
+        IMPORT_LOCK: ImportLockResource(cdp_home=dg.EnvVar("CDP_HOME")),
+    }
+)
