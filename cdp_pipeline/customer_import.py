@@ -16,7 +16,7 @@ import duckdb
 from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan
 from cdp_pipeline.batches import STAGING, ImportContext
 from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
-from cdp_pipeline.engine import ImportKind, Staged, import_files, plan_import
+from cdp_pipeline.engine import ImportKind, KindNames, Staged, import_files, plan_import
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import each_ready_file_alone
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -118,9 +118,7 @@ def each_file_alone(files: list[Path]) -> tuple[list[tuple[Path, ...]], list[Pat
 
 CUSTOMERS = ImportKind(
     name="customers",
-    noun="customer",
-    unit="file",
-    rows="rows",
+    names=KindNames("customer", "file", "rows"),
     title="customer file",
     inputs=("file",),
     settings=CustomerImportSettings,

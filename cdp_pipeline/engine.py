@@ -3,7 +3,7 @@
 An import runs in four steps, the same for every kind:
 
 1. ``stage_import``: the files are read into the partition's own scratch DuckDB file
-   (``$CDP_HOME/work/staging/<kind>/<key>/staging.duckdb``) by the kind's ``stage`` function;
+   (``$CDP_HOME/work/<kind>-<key>.staging/staging.duckdb``) by the kind's ``stage`` function;
    the warehouse is not opened, so any number of files stage at once, in any process.
 2. ``validate_import``: the kind's pandera contract judges the staged rows, in the scratch file.
 3. and 4. ``write_import``: on the warehouse's one writing connection, with the scratch file
@@ -70,12 +70,49 @@ class Staged:
 
 
 @dataclass(frozen=True)
+class KindNames:
+    """How Dagster names a kind's things, from three words: whose rows (``customer``), what one
+    import is (a ``file``) and what its rows are (``rows``, ``orders``)."""
+
+    noun: str
+    unit: str
+    rows: str
+
+    @property
+    def partitions(self) -> str:
+        return f"{self.noun}_{self.unit}s"
+
+    @property
+    def source_asset(self) -> str:
+        return f"{self.noun}_{self.unit}"
+
+    @property
+    def staging_asset(self) -> str:
+        return f"{self.noun}_staging_rows"
+
+    @property
+    def validated_asset(self) -> str:
+        return f"validated_{self.noun}_{self.rows}"
+
+    @property
+    def batches(self) -> str:
+        """The asset (and the view of import_batches) holding the kind's batches, one per partition."""
+        return f"{self.noun}_import_batches"
+
+    @property
+    def job(self) -> str:
+        return f"{self.noun}_import"
+
+    @property
+    def sensor(self) -> str:
+        return f"{self.noun}_inbox_sensor"
+
+
+@dataclass(frozen=True)
 class ImportKind:
     """One kind of import, declared once: everything the engine, the CLI and Dagster need.
 
-    ``name`` is the batch kind and the inbox folder; ``noun``, ``unit`` and ``rows`` name what
-    Dagster shows of it (``customer`` ``file``s of ``rows``: the ``customer_files`` partitions,
-    the ``validated_customer_rows`` asset, the ``customer_import`` job).
+    ``name`` is the batch kind and the inbox folder; ``names`` name what Dagster shows of it.
     ``inputs`` names its files, main file first (the one whose rows import_failures records).
     ``stage`` reads them into ``{staging}`` tables (it may raise FileRejected). The contract
     judges ``contract_rows``; ``match_steps`` give every row of ``outcomes`` its outcome;
@@ -87,9 +124,7 @@ class ImportKind:
     """
 
     name: str
-    noun: str
-    unit: str
-    rows: str
+    names: KindNames
     title: str
     inputs: tuple[str, ...]
     settings: type
@@ -109,15 +144,6 @@ class ImportKind:
     preview: str | None = None
     sql_folders: tuple[Path, ...] = ()
 
-    @property
-    def job_name(self) -> str:
-        return f"{self.noun}_import"
-
-    @property
-    def batches_view(self) -> str:
-        """The view of import_batches holding this kind's batches (one row per partition)."""
-        return f"{self.noun}_import_batches"
-
     def render(self, step: str, **parts: str) -> str:
         return render_sql(step, folders=self.sql_folders, **parts)
 
@@ -126,7 +152,9 @@ class ImportKind:
 
 
 def scratch_folder(paths: CdpPaths, kind: str, key: str) -> Path:
-    return paths.work / "staging" / kind / key
+    """One folder per partition straight under work/ (none nested: removing it leaves work/ as
+    it was, and no parent folder is shared by two partitions staging at once)."""
+    return paths.work / f"{kind}-{key}.staging"
 
 
 def remove_scratch(paths: CdpPaths, kind: str, key: str) -> None:
@@ -328,7 +356,7 @@ def write_import(
             else:
                 counts = match_rows(con, kind)
                 con.execute(
-                    f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.batches_view)} AS "
+                    f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.names.batches)} AS "
                     f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
                 )
                 result = WriteResult(

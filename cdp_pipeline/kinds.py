@@ -10,4 +10,4 @@ KINDS: tuple[ImportKind, ...] = (CUSTOMERS, TMALL)
 
 def kind_of_job(job_name: str) -> ImportKind | None:
     """The kind whose import job this is (``customer_import``), if any."""
-    return next((kind for kind in KINDS if kind.job_name == job_name), None)
+    return next((kind for kind in KINDS if kind.names.job == job_name), None)

@@ -21,7 +21,7 @@ import yaml
 from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan
 from cdp_pipeline.batches import STAGING, ImportContext
 from cdp_pipeline.catalogue import header_key
-from cdp_pipeline.engine import ImportKind, Staged, import_files
+from cdp_pipeline.engine import ImportKind, KindNames, Staged, import_files
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import HeldFile, ReadyFile
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -259,9 +259,7 @@ def tmall_pairs(
 
 TMALL = ImportKind(
     name="tmall",
-    noun="tmall",
-    unit="export",
-    rows="orders",
+    names=KindNames("tmall", "export", "orders"),
     title="Tmall export (order report + item report)",
     inputs=("orders", "items"),
     settings=TmallImportSettings,

@@ -357,9 +357,8 @@ def run_partition(kind, key: str, run_config: dict, tags: dict, show_progress: b
     instance = local_instance(paths)
     recover_dead_runs(instance, paths)
     from dagster_project.definitions import defs
-    from dagster_project.defs.imports.definitions import IMPORTS
 
-    job_name, partitions = kind.job_name, IMPORTS[kind.name].partitions.name
+    job_name, partitions = kind.names.job, kind.names.partitions
     with import_lock(paths, kind.name, key):  # two processes adding one key: IntegrityError
         if not instance.has_dynamic_partition(partitions, key):
             instance.add_dynamic_partitions(partitions, [key])

@@ -26,7 +26,7 @@ from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan, plan_tables
 from cdp_pipeline.batches import STAGING, ImportContext, content_sha256, file_partition_key
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.customer_import import CUSTOMERS, import_customer_file
-from cdp_pipeline.engine import ImportKind, Staged, write_import
+from cdp_pipeline.engine import ImportKind, KindNames, Staged, write_import
 from cdp_pipeline.inbox import each_ready_file_alone
 from cdp_pipeline.kinds import KINDS
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -64,9 +64,7 @@ def stage_points_file(con: duckdb.DuckDBPyConnection, files, settings, paths: Cd
 
 POINTS = ImportKind(
     name="points",
-    noun="points",
-    unit="file",
-    rows="rows",
+    names=KindNames("points", "file", "rows"),
     title="loyalty points file",
     inputs=("file",),
     settings=PointsImportSettings,
@@ -113,7 +111,7 @@ def materialize(built, files: list[Path], settings, definitions: dg.Definitions 
     key = built.kind.partition_key(files, content_sha256(files))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(built.partitions.name, [key])
-    return definitions.resolve_job_def(built.kind.job_name).execute_in_process(
+    return definitions.resolve_job_def(built.kind.names.job).execute_in_process(
         partition_key=key,
         instance=instance,
         run_config=built.run_config([str(f) for f in files], settings),
@@ -169,7 +167,7 @@ def test_a_kind_declared_only_in_a_test_imports_end_to_end_through_dagster(cdp: 
     assert batch.run_id == result.run_id and batch.dagster_event.partition == built.kind.partition_key(
         [points], content_sha256([points])
     )
-    assert not list((cdp.work / "staging").rglob("*.duckdb"))  # the scratch went with the commit
+    assert not list(cdp.work.glob("*.staging"))  # the scratch went with the commit
 
 
 def every_write_plan(kind: ImportKind) -> list[WritePlan]:
@@ -220,7 +218,7 @@ def test_the_dagster_table_assets_are_the_tables_the_kinds_write(defs: dg.Defini
         spec = specs[table]
         assert spec.partitions_def is None
         assert spec.description and spec.kinds >= {"duckdb"} and spec.owners and spec.group_name
-        writers = {f"validated_{k.noun}_{k.rows}" for k in KINDS if table in k.tables}
+        writers = {k.names.validated_asset for k in KINDS if table in k.tables}
         assert {dep.asset_key.to_user_string() for dep in spec.deps} == writers
     descriptions = [specs[t].description for t in tables]
     assert len(set(descriptions)) == len(descriptions)  # no two tables share a description
@@ -301,7 +299,7 @@ def test_a_rejected_file_fails_its_run_with_a_failure_whose_description_is_the_r
     assert description.startswith("no_key.csv: ") and "no key column" in description
     assert "\n" not in description and "Traceback" not in description
     assert data.user_failure_data.metadata["file"].value == "no_key.csv"
-    assert not list((cdp.work / "staging").rglob("*.duckdb"))
+    assert not list(cdp.work.glob("*.staging"))
 
 
 STAGE_SCRIPT = textwrap.dedent(

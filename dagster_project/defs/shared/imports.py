@@ -42,7 +42,7 @@ def files_config(kind: ImportKind) -> type[dg.Config]:
     """Where the files are (``<role>_path``, in the kind's input order); without paths the
     partition's files are looked up in the inbox and the archive."""
     return pydantic.create_model(
-        f"{_title(kind.noun)}FilesConfig",
+        f"{_title(kind.names.noun)}FilesConfig",
         __base__=dg.Config,
         __doc__=files_config.__doc__,
         move_source=(bool, False),
@@ -66,11 +66,11 @@ class ImportDefinitions:
 
     @property
     def source_op(self) -> str:
-        return f"{self.kind.noun}_{self.kind.unit}"
+        return self.kind.names.source_asset
 
     @property
     def staging_op(self) -> str:
-        return f"{self.kind.noun}_staging_rows"
+        return self.kind.names.staging_asset
 
     def run_config(self, files: list[str], settings: Any, force: bool = False, move_source: bool = False) -> dict:
         """Run config for one import run (the CLI, the sensor and backfills build the same one)."""
@@ -100,16 +100,19 @@ def rejected(error: FileRejected) -> dg.Failure:
 
 
 def import_definitions(kind: ImportKind) -> ImportDefinitions:
-    partitions = dg.DynamicPartitionsDefinition(name=f"{kind.noun}_{kind.unit}s")
-    group = f"{kind.noun}_import"
-    source_key = f"{kind.noun}_{kind.unit}"
-    staging_key = f"{kind.noun}_staging_rows"
-    validated_key = f"validated_{kind.noun}_{kind.rows}"
-    batches_key = kind.batches_view
+    names = kind.names
+    partitions = dg.DynamicPartitionsDefinition(name=names.partitions)
+    group = names.job
+    source_key, staging_key, validated_key, batches_key = (
+        names.source_asset,
+        names.staging_asset,
+        names.validated_asset,
+        names.batches,
+    )
     FilesConfig = files_config(kind)
     ImportConfig = import_run_config_class(
         kind.settings,
-        f"{_title(kind.noun)}ImportConfig",
+        f"{_title(kind.names.noun)}ImportConfig",
         f"The settings of a {kind.title} import (the CLI's flags, a sidecar's keys), and force.",
     )
     common = {"partitions_def": partitions, "group_name": group, "owners": OWNERS}
@@ -161,7 +164,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         name=staging_key,
         description=(
             f"The {kind.title}'s rows as text cells and cleaned fields, in the partition's own scratch "
-            "DuckDB file under $CDP_HOME/work/staging (not the warehouse)."
+            "DuckDB file under $CDP_HOME/work (not the warehouse)."
         ),
         kinds={"duckdb"},
         ins={"files": dg.AssetIn(source_key)},
@@ -250,7 +253,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
                 "status": summary["status"],
                 "preview": markdown_table(written.preview),
                 "failure_reasons": dg.MetadataValue.json(written.reasons),
-                "reasons": markdown_table([{"reason_code": k, kind.rows: v} for k, v in written.reasons.items()]),
+                "reasons": markdown_table([{"reason_code": k, kind.names.rows: v} for k, v in written.reasons.items()]),
                 "summary": dg.MetadataValue.json(summary),
             }
         )
@@ -259,7 +262,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         return table_materializations(con, written.tables, written.summary["batch_id"])
 
     job = dg.define_asset_job(
-        kind.job_name,
+        names.job,
         selection=dg.AssetSelection.assets(source_key, staging_key, validated_key, batches_key),
         executor_def=dg.in_process_executor,
         description=f"Import one {kind.title} (a partition of {partitions.name}).",
@@ -273,7 +276,7 @@ def inbox_sensor(built: ImportDefinitions) -> dg.SensorDefinition:
     kind = built.kind
 
     @dg.sensor(
-        name=f"{kind.noun}_inbox_sensor",
+        name=kind.names.sensor,
         job=built.job,
         minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,

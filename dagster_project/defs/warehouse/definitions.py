@@ -26,7 +26,7 @@ def table_specs(kinds: tuple[ImportKind, ...]) -> list[dg.AssetSpec]:
         dg.AssetSpec(
             table,
             description=descriptions[table],
-            deps=[f"validated_{kind.noun}_{kind.rows}" for kind in kinds if table in kind.tables],
+            deps=[kind.names.validated_asset for kind in kinds if table in kind.tables],
             kinds={"duckdb", "table"},
             owners=OWNERS,
             group_name=group_of.get(table, "customer_base"),
