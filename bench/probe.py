@@ -13,7 +13,6 @@ samples the process): ``python bench/probe.py COMMAND ...``; each prints one JSO
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -75,20 +74,28 @@ class TimedConnection:
     def __getattr__(self, name):
         return getattr(self._con, name)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._con.close()
+
     def execute(self, query, *args, **kwargs):
         began = time.perf_counter()
         try:
             return self._con.execute(query, *args, **kwargs)
         finally:
-            text = re.sub(r'"stg_[^"]*"', "{staging}", " ".join(str(query).split()))
-            label = self._names.get(query) or "sql: " + text[:70]
+            label = self._names.get(query) or "sql: " + " ".join(str(query).split())[:70]
             self._timings[label] = self._timings.get(label, 0.0) + time.perf_counter() - began
 
 
 def _instrument(timings: dict[str, float], names: dict[str, str]) -> None:
-    """Time the Python work of an import (decoding, pandera, failure file, archive copy) and
-    remember which ``sql/`` file each rendered statement came from. Only this process is patched."""
-    from cdp_pipeline import batch_writes, customer_import, readers, warehouse
+    """Time the Python work of an import (decoding, pandera, failure file, archive copy), every
+    DuckDB statement (each connection the engine opens is wrapped) and remember which ``sql/``
+    file each rendered statement came from. Only this process is patched."""
+    import duckdb
+
+    from cdp_pipeline import batch_writes, batches, customer_import, engine, readers, tmall_import, warehouse
 
     def timed(module, attribute: str, label: str) -> None:
         original = getattr(module, attribute)
@@ -105,22 +112,22 @@ def _instrument(timings: dict[str, float], names: dict[str, str]) -> None:
     timed(readers, "write_normalized_csv", "python: decode + normalise CSV (streaming pass)")
     timed(readers, "detect_encoding", "python: detect encoding")
     timed(readers, "_stage_xlsx", "python: read XLSX")
-    timed(customer_import, "file_sha256", "python: sha256 of the file")
-    timed(customer_import, "contract_failures", "python: pandera contract")
-    from cdp_pipeline import tmall_import
-
-    timed(tmall_import, "contract_failures", "python: pandera contract")
+    timed(batches, "file_sha256", "python: sha256 of the file")
+    timed(engine, "run_contract", "python: pandera contract (with its DuckDB reads)")
     timed(batch_writes, "write_failure_csv", "write failure file")
     timed(batch_writes, "copy_owner_only", "python: copy source to archive")
 
+    original_connect = duckdb.connect
+    duckdb.connect = lambda *args, **kwargs: TimedConnection(original_connect(*args, **kwargs), names, timings)
+
     original_render = warehouse.render_sql
 
-    def render(name: str, **parts: str) -> str:
-        text = original_render(name, **parts)
+    def render(name: str, folders: tuple = (), **parts: str) -> str:
+        text = original_render(name, folders, **parts)
         names[text] = f"sql/{name}.sql"
         return text
 
-    for module in (warehouse, customer_import, batch_writes, tmall_import):
+    for module in (warehouse, engine, customer_import, batch_writes, tmall_import):
         module.render_sql = render
 
 
@@ -131,21 +138,20 @@ def _first_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0]}"
 
 
-def steps(home: str, file: str, export_dir: str | None = None) -> dict:
-    """stage → validate → match → write on one connection, as ``import_customer_file`` runs them,
-    with the time of every SQL statement and Python pass inside them (``detail``)."""
-    started = time.perf_counter()
-    from cdp_pipeline import customer_import as ci
-    from cdp_pipeline.catalogue import Catalogue
-    from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
+def kind_steps(kind, home: str, files: list[str], export_dir: str | None = None) -> dict:
+    """The engine's steps for one import, one after another as ``import_files`` runs them: stage,
+    validate, match and write (the last two on the warehouse's connection), with the time of every
+    SQL statement and Python pass inside them (``detail``)."""
+    from cdp_pipeline import engine
+    from cdp_pipeline.batches import STAGING
+    from cdp_pipeline.settings import CdpPaths
     from cdp_pipeline.warehouse import connect
 
     paths = CdpPaths(Path(home)).ensure()
-    timings = {"python_imports": time.perf_counter() - started}
     detail: dict[str, float] = {}
     names: dict[str, str] = {}  # rendered SQL text → its sql/ file, filled as statements are rendered
     _instrument(detail, names)
-    settings = CustomerImportSettings()
+    timings: dict[str, float] = {}
     result: dict = {"timings": timings}
 
     def timed(name, function, *args, **kwargs):
@@ -153,58 +159,47 @@ def steps(home: str, file: str, export_dir: str | None = None) -> dict:
         try:
             return function(*args, **kwargs)
         finally:
-            timings[name] = time.perf_counter() - began
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - began
 
-    with connect(paths.warehouse) as raw:
-        con = TimedConnection(raw, names, detail)
-        catalogue = Catalogue.load(paths.config_file)
-        context = timed("stage", ci.stage_customer_file, con, Path(file), settings, paths, catalogue, force=True)
-        timed("validate", ci.validate_customer_rows, con, context)
-        result["counts"] = timed("match", ci.match_customer_rows, con, context)
-        if export_dir:
-            folder = Path(export_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            raw.execute(SPLINK_BASE_SQL.format(path=folder / "base.parquet"))
-            raw.execute(SPLINK_FILE_SQL.format(path=folder / "file.parquet", staging=context.staging))
-        try:
-            result["summary"] = timed("write", ci.write_customer_base, con, context, paths)
-        except Exception as error:  # reported, not raised: the earlier steps' figures still count
-            result["error"] = f"write step: {_first_cause(error)}"
+    match_rows = engine.match_rows
+    engine.match_rows = lambda con, kind: timed("match", match_rows, con, kind)
+    context = timed("stage", engine.stage_import, kind, [Path(f) for f in files], kind.settings(), paths, force=True)
+    timed("validate", engine.validate_import, kind, context.key, paths)
+    if export_dir:
+        folder = Path(export_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with connect(paths.warehouse) as con, engine.attached_scratch(con, paths, kind.name, context.key):
+            con.execute(SPLINK_BASE_SQL.format(path=folder / "base.parquet"))
+            con.execute(SPLINK_FILE_SQL.format(path=folder / "file.parquet", staging=STAGING))
+    try:
+        written = timed("write", engine.write_import, kind, context.key, paths)
+        result["counts"], result["summary"] = written.counts, written.summary
+        timings["write"] -= timings.get("match", 0.0)  # the write step's own part, after matching
+    except Exception as error:  # reported, not raised: the earlier steps' figures still count
+        result["error"] = f"write step: {_first_cause(error)}"
     result["detail"] = dict(sorted(detail.items(), key=lambda item: -item[1]))
     return result
 
 
-def tmall_steps(home: str, orders: str, items: str) -> dict:
-    """The Tmall import's four steps, timed like ``steps``."""
+def steps(home: str, file: str, export_dir: str | None = None) -> dict:
+    """A customer file's import, step by step (``kind_steps``)."""
     started = time.perf_counter()
-    from cdp_pipeline import tmall_import as ti
-    from cdp_pipeline.settings import CdpPaths, TmallImportSettings
-    from cdp_pipeline.warehouse import connect
+    from cdp_pipeline.customer_import import CUSTOMERS
 
-    paths = CdpPaths(Path(home)).ensure()
-    timings = {"python_imports": time.perf_counter() - started}
-    detail: dict[str, float] = {}
-    names: dict[str, str] = {}
-    _instrument(detail, names)
-    result: dict = {"timings": timings}
+    imported = time.perf_counter() - started
+    result = kind_steps(CUSTOMERS, home, [file], export_dir)
+    result["timings"] = {"python_imports": imported, **result["timings"]}
+    return result
 
-    def timed(name, function, *args, **kwargs):
-        began = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            timings[name] = time.perf_counter() - began
 
-    with connect(paths.warehouse) as raw:
-        con = TimedConnection(raw, names, detail)
-        context = timed("stage", ti.stage_tmall_export, con, Path(orders), Path(items), TmallImportSettings(), paths)
-        timed("validate", ti.validate_tmall_orders, con, context)
-        result["counts"] = timed("match", ti.match_tmall_orders, con, context)
-        try:
-            result["summary"] = timed("write", ti.write_tmall_orders, con, context, paths)
-        except Exception as error:  # reported, not raised
-            result["error"] = f"write step: {_first_cause(error)}"
-    result["detail"] = dict(sorted(detail.items(), key=lambda item: -item[1]))
+def tmall_steps(home: str, orders: str, items: str) -> dict:
+    """A Tmall export's import, step by step (``kind_steps``)."""
+    started = time.perf_counter()
+    from cdp_pipeline.tmall_import import TMALL
+
+    imported = time.perf_counter() - started
+    result = kind_steps(TMALL, home, [orders, items])
+    result["timings"] = {"python_imports": imported, **result["timings"]}
     return result
 
 
