@@ -16,6 +16,6 @@ SELECT
 FROM customers c
 LEFT JOIN orders o
     ON o.customer_id = c.customer_id
-   AND o.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货')
+   AND accepted_order_status(o.status)
 WHERE c.customer_id IN (SELECT customer_id FROM {profile_scope})
 GROUP BY c.customer_id, c.points;

@@ -1,20 +1,9 @@
 -- customer_row_outcomes: the outcome of every record of the file — skipped (empty), failed
 -- (with every reason code, first by priority), updated (an existing customer) or created (with
 -- the customer ID it will get). New IDs continue the base's sequence, in file order, so a dry
--- run shows the IDs the real import will use.
+-- run shows the IDs the real import will use. A row's reasons come ranked from row_reasons.sql.
 CREATE OR REPLACE TABLE {staging}.customer_row_outcomes AS
-WITH reasons AS (
-    SELECT row_number, reason_code FROM {staging}.contract_failures
-    UNION ALL
-    SELECT row_number, failure FROM {staging}.customer_matches WHERE failure IS NOT NULL
-),
-ranked AS (
-    SELECT x.row_number, list(x.reason_code ORDER BY rc.priority) AS reason_codes
-    FROM (SELECT DISTINCT row_number, reason_code FROM reasons) x
-    JOIN {staging}.reason_codes rc ON rc.code = x.reason_code AND rc.file_role IS NULL
-    GROUP BY x.row_number
-),
-id_base AS (
+WITH id_base AS (
     SELECT coalesce(max(try_cast(substr(customer_id, 2) AS BIGINT)), 0) AS last_id
     FROM customers WHERE customer_id LIKE 'C%'
 ),
@@ -32,7 +21,7 @@ outcomes AS (
         k.reason_codes
     FROM {staging}.customer_rows r
     LEFT JOIN {staging}.customer_matches m USING (row_number)
-    LEFT JOIN ranked k USING (row_number)
+    LEFT JOIN {staging}.row_reasons k USING (row_number)
 )
 SELECT
     o.row_number,

@@ -266,3 +266,9 @@ CREATE OR REPLACE MACRO timestamp_value(text) AS
                    lambda t: try_strptime(t, ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M',
                                               '%Y-%m-%d %H:%M', '%Y-%m-%d', '%Y/%m/%d']))[1];
 CREATE OR REPLACE MACRO parse_timestamp(raw) AS timestamp_value(tmall_text(raw));
+
+-- The Tmall order statuses an import accepts (SPEC §3): a new order in any other status fails
+-- with status_not_accepted, and only orders in these count in a customer's purchase profile.
+-- reason_codes.yaml names them in status_not_accepted's words (a test keeps the two the same).
+CREATE OR REPLACE MACRO accepted_order_status(status) AS
+    status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货');

@@ -31,7 +31,7 @@ SELECT
     v.mobile_valid,
     o.order_id IS NOT NULL AS known,
     o.customer_id AS known_customer_id,
-    v.status IN ('交易成功', '买家已付款，等待卖家发货', '卖家已发货，等待买家确认', '卖家部分发货') AS accepted,
+    accepted_order_status(v.status) AS accepted,
     m.owners AS mobile_owners,
     m.customer_id AS mobile_owner
 FROM valid v

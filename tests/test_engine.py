@@ -401,3 +401,22 @@ def test_the_sensor_says_why_each_file_waits(cdp: CdpPaths, tmp_path: Path) -> N
     time.sleep(0.01)
     alone = tick("tmall", looked.cursor)
     assert f"{orders.name} waits: no partner yet" in alone.skip_reason.skip_message
+
+
+def test_the_accepted_statuses_are_declared_once_and_named_in_their_reason(macros) -> None:
+    """Issue 11: the accepted Tmall statuses live in one macro (sql/macros.sql) that matching and
+    the purchase profiles both call; the words of status_not_accepted name exactly those."""
+    import yaml
+
+    from cdp_pipeline.settings import CONTRACTS_DIR, SQL_DIR
+
+    text = (SQL_DIR / "macros.sql").read_text(encoding="utf-8")
+    statuses = re.search(r"accepted_order_status\(status\) AS\s+status IN \(([^)]*)\)", text)
+    accepted = re.findall(r"'([^']+)'", statuses.group(1))
+    assert [macros("accepted_order_status", status) for status in accepted] == [True] * 4
+    assert macros("accepted_order_status", "交易关闭") is False
+    for path in SQL_DIR.rglob("*.sql"):
+        assert "交易成功" not in path.read_text(encoding="utf-8") or path.name == "macros.sql", path
+    reasons = yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
+    entry = next(e for e in reasons if e["code"] == "status_not_accepted")
+    assert re.findall(r"仅支持(.*) \(", entry["reason"])[0].split("、") == accepted
