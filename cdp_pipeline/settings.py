@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = REPO_ROOT / "sql"
-CONTRACTS_DIR = REPO_ROOT / "data_contracts"
-
 
 def cdp_home() -> Path:
     """``$CDP_HOME``, defaulting to ``./.cdp`` (relative to the working directory)."""

@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
-from cdp_pipeline.settings import SQL_DIR
+from cdp_pipeline.resources import sql_file
 
 LOCK_WAIT_SECONDS = 600.0
 
 
 @cache
 def sql_text(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return sql_file(name).read_text(encoding="utf-8")
 
 
 def quote_ident(name: str) -> str:

@@ -29,7 +29,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from cdp_pipeline.readers import SEP_LINE, StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
-from cdp_pipeline.settings import SQL_DIR
+from cdp_pipeline.warehouse import sql_text
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
 
 FAST = fuzz_settings(40)
@@ -126,7 +126,7 @@ Where the email cleaning + contract deliberately differ from email-validator (ch
 @pytest.fixture(scope="module")
 def duck():
     con = duckdb.connect()
-    con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+    con.execute(sql_text("macros"))
     yield con
     con.close()
 
