@@ -1,7 +1,7 @@
 """Personal data out of logs, Dagster metadata and error messages.
 
 Previews mask their columns in SQL (``mask_mobile``, ``mask_email``, ``mask_openid`` and
-``mask_identifier`` in ``sql/macros.sql``). Text that is not a column — an error message that
+``mask_identifier`` in ``sql/warehouse/macros.sql``). Text that is not a column — an error message that
 quotes cells, a rejected file's header row, a rendered preview — goes through ``mask_text``, which
 finds mobiles, emails and WeChat openids and masks them the same way: 138****8000, z***@x.cn,
 oAb****Yz1. Failure files are the exception by design: they give the team its rows back as they were.

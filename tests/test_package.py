@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipeline.resources import sql_files
+from cdp_pipeline.resources import sql_file, sql_files
 
 REPO = Path(__file__).resolve().parents[1]
 # What the wheel is built from: the packages, samples/ (to see it left out) and the metadata.
@@ -45,6 +45,7 @@ def test_the_wheel_holds_the_sql_the_contracts_and_the_instance_template_but_not
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped_sql = {name for name in names if name.startswith("sql/") and name.endswith(".sql")}
     assert {str(path.relative_to(REPO)) for path in (REPO / "sql").rglob("*.sql")} == shipped_sql
+    assert {"sql/warehouse/schema.sql", "sql/warehouse/macros.sql"} <= shipped_sql
     contracts = {f"data_contracts/{p.name}" for p in (REPO / "data_contracts").glob("*.yaml")}
     assert contracts and contracts <= names
     assert "dagster_project/dagster.yaml" in names
@@ -56,6 +57,12 @@ def test_sql_stems_are_unique_across_the_layers() -> None:
     two files share one; every file sits in a layer folder, none at the top."""
     paths = sorted((REPO / "sql").rglob("*.sql"))
     assert len({path.stem for path in paths}) == len(paths) == len(sql_files())
+    assert {path.parent.relative_to(REPO) for path in paths} == {
+        Path("sql", layer) for layer in ("warehouse", "staging", "matching", "writes", "queries")
+    }
+    assert sql_file("customer_matches") == sql_files()["customer_matches"]
+    with pytest.raises(KeyError, match="no SQL file nowhere.sql"):
+        sql_file("nowhere")
 
 
 def _fresh_venv(root: Path, wheel: Path) -> Path:
