@@ -30,6 +30,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint sql
 
 test: setup lint
 	$(BIN)/pytest
