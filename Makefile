@@ -34,6 +34,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(DAGSTER_HOME_READY)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
+	$(BIN)/sqlfluff lint sql
 
 test: setup lint
 	$(BIN)/pytest

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from cdp_pipeline.masking import mask_text
-from cdp_pipeline.settings import CONTRACTS_DIR
+from cdp_pipeline.resources import contract_text
 
 CONTRACT_BATCH_ROWS = 250_000
 # Every step sees the partition's scratch database under this name; {staging} in sql/ is it.
@@ -110,7 +110,7 @@ def previous_import(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> s
 
 
 def reason_catalogue() -> list[dict]:
-    return yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(contract_text("reason_codes.yaml"))
 
 
 def reason_file_key(kind: str, file_role: str | None = None) -> str:

@@ -22,7 +22,7 @@ import yaml
 
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.masking import mask_text
-from cdp_pipeline.settings import CONTRACTS_DIR
+from cdp_pipeline.resources import contract_text
 
 KEY_FIELDS = ("customer_id", "mobile", "email")
 
@@ -71,7 +71,7 @@ class Catalogue:
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> Catalogue:
-        base = _read_yaml(CONTRACTS_DIR / "field_catalogue.yaml")
+        base = _field_catalogue()
         extra = _read_yaml(config_file) if config_file and config_file.exists() else {}
         aliases: dict[str, tuple[str, str]] = {}
 
@@ -116,6 +116,11 @@ class Catalogue:
 @cache
 def _read_yaml_cached(path: str, mtime: float) -> dict:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+
+@cache
+def _field_catalogue() -> dict:
+    return yaml.safe_load(contract_text("field_catalogue.yaml"))
 
 
 def _read_yaml(path: Path) -> dict:

@@ -9,6 +9,7 @@ import errno
 import os
 import re
 import sqlite3
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,3 +144,27 @@ def not_a_file_reason(path: Path) -> str:
     if path.exists():
         return "not a regular file (a device, pipe or socket): save the data to a file and import that"
     return "no such file"
+
+
+class MaskedError(Exception):
+    """An error whose text quoted personal data: its type, message and stack, masked."""
+
+
+@contextmanager
+def masked_errors() -> Iterator[None]:
+    """Re-raise an error escaping the block with its text masked, so neither Dagster's event log
+    nor a console shows the cells a database error or a contract failure quoted.
+
+    A FileRejected or an EnvironmentFault is masked already (above); an error with nothing to
+    mask is re-raised as is.
+    """
+    try:
+        yield
+    except (FileRejected, EnvironmentFault) as rejected:
+        raise rejected from None
+    except Exception as error:
+        original = "".join(traceback.format_exception(error))
+        masked = mask_text(original)
+        if masked == original:
+            raise
+        raise MaskedError(f"{type(error).__name__}: {mask_text(str(error))}\n\nMasked original:\n{masked}") from None

@@ -26,7 +26,7 @@ from cdp_pipeline.faults import fault_point
 from cdp_pipeline.owner_only import make_owner_folder, open_owner_file, owner_only_umask, publish, temporary_beside
 
 EXTRA_COLUMNS = ("row_number", "reason_code", "reason")
-# The same rule as the excel_safe macro in sql/macros.sql (tests check that they agree).
+# The same rule as the excel_safe macro in sql/warehouse/macros.sql (tests check that they agree).
 _FORMULA_START = re.compile(r"[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]")
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 

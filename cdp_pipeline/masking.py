@@ -1,7 +1,7 @@
 """Personal data out of logs, Dagster metadata and error messages.
 
 Previews mask their columns in SQL (``mask_mobile``, ``mask_email``, ``mask_openid`` and
-``mask_identifier`` in ``sql/macros.sql``). Text that is not a column — an error message that
+``mask_identifier`` in ``sql/warehouse/macros.sql``). Text that is not a column — an error message that
 quotes cells, a rejected file's header row, a rendered preview — goes through ``mask_text``, which
 finds mobiles, emails and WeChat openids and masks them the same way: 138****8000, z***@x.cn,
 oAb****Yz1. Failure files are the exception by design: they give the team its rows back as they were.
@@ -13,9 +13,6 @@ characters: a 300,000-character name is still one line of a table.
 from __future__ import annotations
 
 import re
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 # An email: a run of local-part characters, @, a dotted domain. Searched naively (``LOCAL+@DOMAIN``)
 # this is quadratic: re retries at every character of a long run holding no @ and rescans the
@@ -69,29 +66,3 @@ def preview_cell(text: str) -> str:
 def preview_rows(rows: list[dict]) -> list[dict]:
     """Rows of a preview (a few, never a file's) with every text cell as ``preview_cell`` shows it."""
     return [{key: preview_cell(cell) if isinstance(cell, str) else cell for key, cell in row.items()} for row in rows]
-
-
-class MaskedError(Exception):
-    """An error whose text quoted personal data: its type, message and stack, masked."""
-
-
-@contextmanager
-def masked_errors() -> Iterator[None]:
-    """Re-raise an error escaping the block with its text masked, so neither Dagster's event log
-    nor a console shows the cells a database error or a contract failure quoted.
-
-    A FileRejected or an EnvironmentFault is masked already (errors.py); an error with nothing
-    to mask is re-raised as is.
-    """
-    from cdp_pipeline.errors import EnvironmentFault, FileRejected
-
-    try:
-        yield
-    except (FileRejected, EnvironmentFault) as rejected:
-        raise rejected from None
-    except Exception as error:
-        original = "".join(traceback.format_exception(error))
-        masked = mask_text(original)
-        if masked == original:
-            raise
-        raise MaskedError(f"{type(error).__name__}: {mask_text(str(error))}\n\nMasked original:\n{masked}") from None

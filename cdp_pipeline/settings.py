@@ -10,10 +10,6 @@ from typing import Literal, TypeVar, get_args, get_origin, get_type_hints
 
 S = TypeVar("S")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = REPO_ROOT / "sql"
-CONTRACTS_DIR = REPO_ROOT / "data_contracts"
-
 
 def cdp_home() -> Path:
     """``$CDP_HOME``, defaulting to ``./.cdp`` (relative to the working directory)."""

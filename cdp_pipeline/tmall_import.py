@@ -25,7 +25,8 @@ from cdp_pipeline.engine import ImportKind, KindNames, Staged, import_files
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import HeldFile, ReadyFile
 from cdp_pipeline.readers import cell_parts, stage_file
-from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, TmallImportSettings
+from cdp_pipeline.resources import contract_text
+from cdp_pipeline.settings import CdpPaths, TmallImportSettings
 from cdp_pipeline.sidecars import TmallSidecar, sidecars_beside, tmall_sidecar
 from cdp_pipeline.warehouse import run_sql
 from data_contracts.tmall_orders import ORDER_ID, contract_failures
@@ -49,7 +50,7 @@ class TmallTemplates:
 
 @cache
 def tmall_templates() -> TmallTemplates:
-    data = yaml.safe_load((CONTRACTS_DIR / "tmall_templates.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(contract_text("tmall_templates.yaml"))
     return TmallTemplates(data["orders"], data["items"], data["order_fields"], data["item_fields"])
 
 

@@ -15,18 +15,18 @@ import sqlglot
 from sqlglot import exp
 
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
-from cdp_pipeline.settings import SQL_DIR
+from cdp_pipeline.resources import sql_file
 
 LOCK_WAIT_SECONDS = 600.0
 
 
 @cache
 def sql_text(name: str, folders: tuple[Path, ...] = ()) -> str:
-    """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else sql/."""
-    for folder in (*folders, SQL_DIR):
+    """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else the package's sql/."""
+    for folder in folders:
         if (folder / f"{name}.sql").is_file():
             return (folder / f"{name}.sql").read_text(encoding="utf-8")
-    raise FileNotFoundError(f"no SQL file {name}.sql in {', '.join(map(str, (*folders, SQL_DIR)))}")
+    return sql_file(name).read_text(encoding="utf-8")
 
 
 def quote_ident(name: str) -> str:

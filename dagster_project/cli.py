@@ -150,8 +150,7 @@ def _add_tmall_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cdp_pipeline.errors import EnvironmentFault, FileRejected, environment_faults
-    from cdp_pipeline.masking import masked_errors
+    from cdp_pipeline.errors import EnvironmentFault, FileRejected, environment_faults, masked_errors
     from cdp_pipeline.owner_only import owner_only_umask
     from cdp_pipeline.settings import cdp_home
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +14,8 @@ from cdp_pipeline.locks import exclusive_lock
 from cdp_pipeline.owner_only import copy_owner_only, make_owner_folder
 from cdp_pipeline.settings import CdpPaths
 
-DEFAULT_INSTANCE_YAML = Path(__file__).with_name("dagster.yaml")
+# Package data of dagster_project, read where the package was imported from (a wheel or a checkout).
+DEFAULT_INSTANCE_YAML = files("dagster_project").joinpath("dagster.yaml")
 
 
 def instance_lock(paths: CdpPaths):
@@ -34,7 +36,8 @@ def ensure_dagster_home(paths: CdpPaths) -> Path:
     if not config.exists():
         with instance_lock(paths):
             if not config.exists():  # a process beside this one put it there meanwhile
-                copy_owner_only(DEFAULT_INSTANCE_YAML, config)
+                with as_file(DEFAULT_INSTANCE_YAML) as template:
+                    copy_owner_only(template, config)
     return home
 
 

@@ -1,6 +1,6 @@
 """The input contract of a customer file: one verdict per row, with reason codes.
 
-Cleaning happens in SQL (``sql/macros.sql``); this contract judges the cleaned values. Each
+Cleaning happens in SQL (``sql/warehouse/macros.sql``); this contract judges the cleaned values. Each
 check is named after the reason code it reports, so pandera's failure cases *are* the row
 verdicts. Validation runs over Arrow batches, so memory stays flat on large files.
 

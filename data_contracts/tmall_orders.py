@@ -2,7 +2,7 @@
 
 Cells are cleaned in SQL (``tmall_text``, ``parse_money``, ``parse_timestamp``); the contract
 judges the cleaned values. Duplicates, status and buyer checks need the whole file or the
-warehouse, so they are made in ``sql/tmall_order_duplicates.sql`` and the SQL after it.
+warehouse, so they are made in ``sql/matching/tmall_order_duplicates.sql`` and the SQL after it.
 """
 
 from __future__ import annotations

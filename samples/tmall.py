@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data_contracts" / "tmall_templates.yaml"
+from cdp_pipeline.resources import contract_text
 
 # Statuses exactly as exported (the commas are full-width, U+FF0C).
 WAITING_PAYMENT = "等待买家付款"
@@ -128,7 +128,7 @@ class Order:
 @functools.cache
 def load_templates() -> dict[str, dict[str, list[str]]]:
     """The template header lists: ``{"orders": {variant: [...]}, "items": {variant: [...]}}`` (trimmed names)."""
-    data = yaml.safe_load(TEMPLATES_FILE.read_text(encoding="utf-8"))
+    data = yaml.safe_load(contract_text("tmall_templates.yaml"))
     return {
         kind: {str(variant): [str(name) for name in names] for variant, names in data[kind].items()}
         for kind in ("orders", "items")

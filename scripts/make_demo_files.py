@@ -18,7 +18,10 @@ from pathlib import Path
 
 import xlsxwriter
 
-from samples.tmall import write_random_pair
+# samples/ is not installed (no production code): it is imported from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from samples.tmall import write_random_pair  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"

@@ -408,15 +408,15 @@ def test_the_accepted_statuses_are_declared_once_and_named_in_their_reason(macro
     the purchase profiles both call; the words of status_not_accepted name exactly those."""
     import yaml
 
-    from cdp_pipeline.settings import CONTRACTS_DIR, SQL_DIR
+    from cdp_pipeline.resources import contract_text, sql_files
 
-    text = (SQL_DIR / "macros.sql").read_text(encoding="utf-8")
+    text = sql_files()["macros"].read_text(encoding="utf-8")
     statuses = re.search(r"accepted_order_status\(status\) AS\s+status IN \(([^)]*)\)", text)
     accepted = re.findall(r"'([^']+)'", statuses.group(1))
     assert [macros("accepted_order_status", status) for status in accepted] == [True] * 4
     assert macros("accepted_order_status", "交易关闭") is False
-    for path in SQL_DIR.rglob("*.sql"):
-        assert "交易成功" not in path.read_text(encoding="utf-8") or path.name == "macros.sql", path
-    reasons = yaml.safe_load((CONTRACTS_DIR / "reason_codes.yaml").read_text(encoding="utf-8"))
+    for stem, path in sql_files().items():
+        assert "交易成功" not in path.read_text(encoding="utf-8") or stem == "macros", path
+    reasons = yaml.safe_load(contract_text("reason_codes.yaml"))
     entry = next(e for e in reasons if e["code"] == "status_not_accepted")
     assert re.findall(r"仅支持(.*) \(", entry["reason"])[0].split("、") == accepted

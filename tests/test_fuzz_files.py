@@ -30,12 +30,13 @@ from test_customer_rules import TABLES
 
 from cdp_pipeline.customer_import import import_customer_file
 from cdp_pipeline.errors import FileRejected
-from cdp_pipeline.settings import CONTRACTS_DIR, CdpPaths, CustomerImportSettings
+from cdp_pipeline.resources import contract_text
+from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
 from cdp_pipeline.warehouse import connect
 
 FILES = fuzz_settings(20)
 
-_CATALOGUE = yaml.safe_load((CONTRACTS_DIR / "field_catalogue.yaml").read_text(encoding="utf-8"))
+_CATALOGUE = yaml.safe_load(contract_text("field_catalogue.yaml"))
 ALIASES = sorted(
     {alias for spec in _CATALOGUE["fields"].values() for alias in spec["aliases"]}
     | {alias for spec in _CATALOGUE["identity_types"].values() for alias in spec["aliases"]}

@@ -1,4 +1,4 @@
-"""Property-based tests of the cell normalisers (sql/macros.sql) and the CSV reader.
+"""Property-based tests of the cell normalisers (sql/warehouse/macros.sql) and the CSV reader.
 
 Each property runs a whole hypothesis-generated batch through DuckDB at once (``unnest`` of a
 list parameter), as an import does. Two oracles judge the results: ``phonenumbers`` for mobiles
@@ -29,7 +29,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from cdp_pipeline.readers import SEP_LINE, StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
-from cdp_pipeline.settings import SQL_DIR
+from cdp_pipeline.warehouse import sql_text
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
 
 FAST = fuzz_settings(40)
@@ -41,7 +41,7 @@ FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 TO_ASCII = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
 # Unicode format characters (category Cf): zero-width spaces and joiners, the word joiner, BOMs,
 # soft hyphens, direction marks, embeddings, overrides and isolates. Keys and tags lose them all;
-# free text keeps ZWNJ and ZWJ (sql/macros.sql visible_key, visible_text).
+# free text keeps ZWNJ and ZWJ (sql/warehouse/macros.sql visible_key, visible_text).
 FORMAT_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
 # The full-width forms an input method types (NFKC folds them to ASCII) and the ideographic space.
 FULL_WIDTH_FORMS = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000"]
@@ -126,7 +126,7 @@ Where the email cleaning + contract deliberately differ from email-validator (ch
 @pytest.fixture(scope="module")
 def duck():
     con = duckdb.connect()
-    con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+    con.execute(sql_text("macros"))
     yield con
     con.close()
 

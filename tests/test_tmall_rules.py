@@ -1110,7 +1110,7 @@ CUSTOMER_WORDS = ("客户ID", "邮箱", "身份", "customer ID", "email", "ident
 def tmall_reason_codes() -> set[str]:
     """Every reason code the Tmall import can give: its contract's checks and the codes its SQL writes."""
     from cdp_pipeline.batches import reason_catalogue
-    from cdp_pipeline.settings import SQL_DIR
+    from cdp_pipeline.resources import sql_files
     from data_contracts.tmall_orders import tmall_order_contract
 
     catalogue = {entry["code"] for entry in reason_catalogue()}
@@ -1118,7 +1118,8 @@ def tmall_reason_codes() -> set[str]:
     checks += [c.name for column in tmall_order_contract.columns.values() for c in column.checks]
     written = {
         code
-        for path in SQL_DIR.glob("tmall_*.sql")
+        for stem, path in sql_files().items()
+        if stem.startswith("tmall_")
         for code in re.findall(r"'([a-z_]+)'", path.read_text(encoding="utf-8"))
         if code in catalogue
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdp_pipeline.settings import SQL_DIR
+from cdp_pipeline.resources import sql_files
 from cdp_pipeline.warehouse import connect, sql_fingerprint
 
 
@@ -53,7 +53,7 @@ def test_no_sql_file_writes_an_anti_join_as_not_in_a_subquery() -> None:
     so two Tmall rows without an order number made every order of the file a duplicate. Every
     anti-join of both imports is written NOT EXISTS, where a NULL key simply matches nothing."""
     offenders = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
+    for path in sql_files().values():
         code = re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
         offenders += [f"{path.name}: {m.group(0)}" for m in NOT_IN_SUBQUERY.finditer(code)]
     assert offenders == []

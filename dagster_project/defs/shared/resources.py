@@ -10,8 +10,7 @@ import dagster as dg
 import duckdb
 
 from cdp_pipeline.catalogue import Catalogue
-from cdp_pipeline.errors import environment_faults
-from cdp_pipeline.masking import masked_errors
+from cdp_pipeline.errors import environment_faults, masked_errors
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.warehouse import connect
 

@@ -39,8 +39,8 @@ latest AS (
             SELECT * FROM current WHERE order_id IN (SELECT order_id FROM earlier)
             UNION ALL
             SELECT * FROM earlier
-        )
-    )
+        ) states
+    ) ranked
     WHERE recency = 1
 )
 SELECT l.*, i.customer_id, i.outcome

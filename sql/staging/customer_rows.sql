@@ -7,7 +7,7 @@ WITH cells AS (
     SELECT row_number, {field_cells}, {overflow_cell} AS overflow,
            -- A first filled cell with a visible character settles emptiness; only the
            -- other rows (few) join all their cells.
-           CASE WHEN regexp_matches({first_filled_cell}, '[^ \t\n\x0B\f\r\x{A0}\x{3000}\x{FEFF}]') THEN false
+           CASE WHEN regexp_matches({first_filled_cell}, '[^ \t\n\x0B\f\r\x{A0}\x{3000}\x{FEFF}]') THEN FALSE
                 ELSE coalesce(strip_space(array_to_string({raw_cells}, '')), '') = '' END AS blank,
            {last_cell} IS NOT NULL AS last_cell_present
     FROM {staging}.file_rows

@@ -19,5 +19,5 @@ UPDATE customers AS c SET
                                   ELSE c.initial_source_content END,
     campaign = CASE WHEN $source_policy = 'all' THEN coalesce($campaign, c.campaign) ELSE c.campaign END,
     updated_at = $now
-FROM {batch}.customer_updates AS u
+FROM {batch}.customer_updates u
 WHERE c.customer_id = u.customer_id;

@@ -28,10 +28,10 @@ WITH compared AS (
     LEFT JOIN customers c ON c.customer_id = o.customer_id
     WHERE o.outcome = 'updated'
 )
-SELECT customer_id, unnest(changed, recursive := true)
+SELECT customer_id, unnest(changed, recursive := TRUE)
 FROM (
     SELECT customer_id,
            list_filter(fields, lambda f: f.new_value IS NOT NULL AND f.new_value IS DISTINCT FROM f.old_value)
                AS changed
     FROM compared
-);
+) changed_fields;

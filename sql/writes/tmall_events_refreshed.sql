@@ -6,4 +6,4 @@ FROM {batch}.tmall_latest_orders l
 WHERE l.outcome = 'updated'
   AND e.event_type = 'purchase'
   AND e.customer_id = l.customer_id
-  AND e.detail->>'order_id' = l.order_id;
+  AND e.detail ->> 'order_id' = l.order_id;

@@ -1,7 +1,7 @@
 -- tmall_order_candidates: the order rows that passed the contract and are not duplicated in the
--- file (tmall_order_duplicates.sql), with what the warehouse knows of them: whether the order was imported before (then any
--- later status updates it, SPEC §3), whether its status is accepted, and how many customers own
--- its receiver's mobile.
+-- file (tmall_order_duplicates.sql), with what the warehouse knows of them: whether the order
+-- was imported before (then any later status updates it, SPEC §3), whether its status is
+-- accepted, and how many customers own its receiver's mobile.
 -- Only what matching needs is kept: the other fields of an order stay in tmall_order_rows (the
 -- writes join them by row number), since every column stored here costs its compression and
 -- write for each order of the file.

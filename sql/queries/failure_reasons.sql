@@ -2,5 +2,5 @@
 SELECT reason_code, count(*) AS rows
 FROM {outcomes}
 WHERE outcome = 'failed'
-GROUP BY reason_code
-ORDER BY rows DESC, reason_code;
+-- "rows" quoted: ROWS is a keyword, which sqlfluff cannot parse as the ORDER BY column unquoted.
+GROUP BY reason_code ORDER BY "rows" DESC, reason_code ASC; -- noqa: RF06

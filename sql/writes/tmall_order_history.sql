@@ -6,5 +6,5 @@ INSERT INTO tmall_order_history (order_id, export_at, batch_id, status, ordered_
                                  buyer_nick, shop_name)
 SELECT r.order_id, $export_at, $batch_id, r.status, r.ordered_at, r.paid_at, r.total_amount, r.paid_amount,
        r.receiver_name, r.receiver_mobile, r.province, r.city, r.address, r.buyer_nick, r.shop_name
-FROM {staging}.tmall_order_candidates c
+FROM {staging}.tmall_order_candidates
 JOIN {staging}.tmall_order_rows r USING (row_number);

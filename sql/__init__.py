@@ -1,0 +1,1 @@
+"""The pipeline's SQL, one folder per layer; package data read by ``cdp_pipeline.resources``."""
