@@ -3,8 +3,8 @@ samples the process): ``python bench/probe.py COMMAND ...``; each prints one JSO
 
 - ``init-home HOME``: create the Dagster instance of a CDP_HOME (done once on the template home).
 - ``floor CSV DB``: DuckDB's own floor: ``CREATE TABLE AS SELECT * FROM read_csv(CSV)`` into DB.
-- ``steps HOME FILE [EXPORT_DIR]``: the four import steps of ``cdp_pipeline.customer_import`` timed one
-  by one, without Dagster; with EXPORT_DIR, the cleaned keys of both sides go to Parquet for Splink.
+- ``steps HOME FILE [EXPORT_DIR]``: the engine's import steps for a customer file timed one by
+  one, without Dagster; with EXPORT_DIR, the cleaned keys of both sides go to Parquet for Splink.
 - ``tmall-steps HOME ORDERS ITEMS``: the same for a Tmall export pair.
 - ``dagster-steps``: step durations of the newest run on ``$DAGSTER_HOME``, from its event log.
 - ``sensor HOME``: two ticks of ``customer_inbox_sensor`` over ``HOME/inbox/customers``.
@@ -244,7 +244,9 @@ def sensor(home: str) -> dict:
     """Tick 1 looks at the files; tick 2 (size and mtime unchanged) hashes them and requests runs."""
     began = time.perf_counter()
     import dagster as dg
-    from dagster_project.defs.customers.sensors import customer_inbox_sensor
+    from dagster_project.defs.imports.definitions import IMPORTS
+
+    customer_inbox_sensor = IMPORTS["customers"].sensor
 
     from cdp_pipeline.settings import CdpPaths
     from dagster_project.definitions import defs
