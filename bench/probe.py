@@ -244,6 +244,7 @@ def sensor(home: str) -> dict:
     """Tick 1 looks at the files; tick 2 (size and mtime unchanged) hashes them and requests runs."""
     began = time.perf_counter()
     import dagster as dg
+
     from dagster_project.defs.imports.definitions import IMPORTS
 
     customer_inbox_sensor = IMPORTS["customers"].sensor
