@@ -19,7 +19,7 @@ from cdp_pipeline.sidecars import (
     sidecar_checks,
     tmall_sidecar,
 )
-from dagster_project.cli import add_setting_flags, build_parser, settings_from_args
+from dagster_project.cli.parser import add_setting_flags, build_parser, settings_from_args
 from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
 
 

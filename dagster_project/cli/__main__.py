@@ -1,0 +1,7 @@
+"""``python -m dagster_project.cli``: the ``cdp`` command."""
+
+import sys
+
+from dagster_project.cli import main
+
+sys.exit(main())
