@@ -27,7 +27,7 @@ from cdp_pipeline.owner_only import copy_owner_only
 from cdp_pipeline.readers import cell_list
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.sidecars import sidecars_beside
-from cdp_pipeline.warehouse import render_sql, step_tables
+from cdp_pipeline.warehouse import render_sql, step_writes
 
 SHARED_STEPS = (
     "customer_tag_assignments",
@@ -184,7 +184,7 @@ def shared_steps(tag_events: bool) -> list[str]:
 def plan_tables(plan: WritePlan, sql_folders: tuple[Path, ...] = ()) -> set[str]:
     """The warehouse tables a batch with this plan writes, as its steps' SQL says."""
     steps = [*plan.steps, *shared_steps(plan.tag_events), "import_batches"]
-    return set().union(*(step_tables(step, sql_folders)[1] for step in steps))
+    return set().union(*(step_writes(step, sql_folders) for step in steps))
 
 
 def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> list[Path]:

@@ -205,8 +205,26 @@ def test_the_tables_a_kind_declares_are_the_tables_its_sql_writes(kind: ImportKi
     """Issue 11 item 3: the tables of a kind's declaration (its Dagster table assets) equal the
     write targets (INSERT, UPDATE, DELETE, CREATE) sqlglot reads out of its write steps' SQL and
     the steps every batch shares, over every settings combination."""
-    written = set().union(*(plan_tables(plan, kind.sql_folders) for plan in every_write_plan(kind)))
+    from cdp_pipeline.batch_writes import shared_steps
+    from cdp_pipeline.warehouse import step_tables
+
+    written = set()
+    for plan in every_write_plan(kind):
+        for step in [*plan.steps, *shared_steps(plan.tag_events), "import_batches"]:
+            written |= step_tables(step, kind.sql_folders)[1]
     assert written == set(kind.tables)
+    assert set().union(*(plan_tables(plan, kind.sql_folders) for plan in every_write_plan(kind))) == written
+
+
+def test_the_quick_write_targets_are_the_ones_sqlglot_reads_in_every_sql_file() -> None:
+    """Issue 11 item 3: an import finds the tables its steps write with a pattern (no sqlglot at
+    run time); for every SQL file, the kinds' own included, it finds what sqlglot's parse finds."""
+    from cdp_pipeline.resources import sql_files
+    from cdp_pipeline.warehouse import step_tables, step_writes
+
+    steps = [(stem, ()) for stem in sql_files()] + [(p.stem, (POINTS_SQL,)) for p in POINTS_SQL.glob("*.sql")]
+    for stem, folders in steps:
+        assert step_writes(stem, folders) == step_tables(stem, folders)[1], stem
 
 
 def test_the_dagster_table_assets_are_the_tables_the_kinds_write(defs: dg.Definitions) -> None:
