@@ -140,6 +140,7 @@ def assert_one_clean_import(paths: CdpPaths, expected: dict[str, list]) -> None:
         assert con.execute(staging).fetchall() == []
     finally:
         con.close()
+    assert not list(paths.work.glob("*.staging"))  # the batch's scratch went with its commit
     assert Path(failure_file).read_bytes().startswith(b"\xef\xbb\xbf")
     assert Path(archive_file).is_file()
     # the failure and archive files of the batch, nothing of the killed one, no temporary files
@@ -149,13 +150,16 @@ def assert_one_clean_import(paths: CdpPaths, expected: dict[str, list]) -> None:
     assert leftovers == []
 
 
-def staging_schemas(paths: CdpPaths) -> list[str]:
+def staging_left(paths: CdpPaths) -> list[str]:
+    """What staging left: a staging schema in the warehouse (before issue 11) or a partition's
+    scratch folder under work/."""
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
         sql = "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'stg_%' ORDER BY 1"
-        return [row[0] for row in con.execute(sql).fetchall()]
+        schemas = [row[0] for row in con.execute(sql).fetchall()]
     finally:
         con.close()
+    return schemas + sorted(p.name for p in paths.work.glob("*.staging"))
 
 
 # --- running and killing imports ---------------------------------------------------------------------
@@ -426,6 +430,7 @@ def test_same_bytes_imported_three_times_at_once_import_once(
         assert staging.fetchone() == (0,)
     finally:
         con.close()
+    assert not list((home / "work").glob("*.staging"))
     runs = dagster_runs(home)
     assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
     assert list((home / "work").iterdir()) == []  # no lock file left behind
@@ -601,13 +606,13 @@ def test_sensor_tick_fails_a_killed_run_and_frees_its_slot(cdp_home: CdpPaths, t
     (dead,) = instance.get_runs()
     assert dead.status == dg.DagsterRunStatus.STARTED
     assert instance.event_log_storage.get_concurrency_run_ids() == {dead.run_id}
-    assert staging_schemas(cdp_home) == [f"stg_customers_{key}"]
+    assert staging_left(cdp_home) == [f"customers-{key}.staging"]
     context = dg.build_sensor_context(
         instance=instance, definitions=defs, resources={"warehouse": WarehouseResource(cdp_home=str(cdp_home.home))}
     )
     tmall_inbox_sensor(context)
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
     assert instance.event_log_storage.get_concurrency_run_ids() == set()
-    assert staging_schemas(cdp_home) == []  # the dead run's staging is dropped, not left behind
+    assert staging_left(cdp_home) == []  # the dead run's scratch is removed, not left behind
     run()
     assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
