@@ -106,7 +106,8 @@ def catalogue_section() -> str:
 
 class StandInExtra(dict):
     """What staging learnt of the files (``ImportContext.extra``), for a write plan built without
-    files: a kind's write steps do not depend on those values, so one text stands in for any."""
+    files: a kind's write steps do not depend on those values, so one text stands in for any (a
+    timestamp's text, since a plan may parse one: Tmall's ``export_at``)."""
 
     def __missing__(self, key: str) -> str:
         return "2000-01-01 00:00:00"
