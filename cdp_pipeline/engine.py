@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -45,7 +46,7 @@ from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
-from cdp_pipeline.settings import CdpPaths, settings_from_values
+from cdp_pipeline.settings import CdpPaths, setting_fields, settings_from_values
 from cdp_pipeline.warehouse import (
     connect,
     connect_read_only,
@@ -418,3 +419,37 @@ def plan_import(kind: ImportKind, files: Sequence[Path], settings: Any, paths: C
         contract_failures_of(con, kind, context)
         counts = match_rows(con, kind)
         return Plan(context, counts, failure_reasons(con, kind), preview_rows_of(con, kind))
+
+
+class _StandInExtra(dict):
+    """What staging learns of the files (``ImportContext.extra``), for a write plan built without
+    files: a plan's steps do not depend on those values, so one text stands in for any (a
+    timestamp's text, since a plan may parse one: Tmall's ``export_at``)."""
+
+    def __missing__(self, key: str) -> str:
+        return "2000-01-01 00:00:00"
+
+
+def possible_write_plans(kind: ImportKind) -> list[WritePlan]:
+    """The kind's write plans over every combination of its settings' choices (for the tests and
+    the README's diagram): a plan's steps follow from the settings alone, so a stand-in context
+    is enough. The first is the plan of the default settings."""
+    choices = {f.name: f.choices for f in setting_fields(kind.settings) if f.shape == "choice"}
+    default = dataclasses.asdict(kind.settings())
+    plans = []
+    for combination in [(), *itertools.product(*choices.values())]:
+        settings = {**default, **dict(zip(choices, combination, strict=False))}
+        context = ImportContext(
+            kind=kind.name,
+            batch_id="",
+            key="",
+            source="",
+            file_name="",
+            file_sha256="",
+            started_at="",
+            settings=settings,
+            headers=[],
+            extra=_StandInExtra(),
+        )
+        plans.append(kind.write_plan(context, {}))
+    return plans

@@ -14,7 +14,6 @@ exits 1 naming the stale sections (tests/test_readme.py runs the check).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cdp_pipeline.batch_writes import shared_steps  # noqa: E402
-from cdp_pipeline.batches import ImportContext  # noqa: E402
 from cdp_pipeline.catalogue import Catalogue, map_headers  # noqa: E402
-from cdp_pipeline.engine import ImportKind  # noqa: E402
+from cdp_pipeline.engine import ImportKind, possible_write_plans  # noqa: E402
 from cdp_pipeline.kinds import KINDS  # noqa: E402
 from cdp_pipeline.resources import contract_text  # noqa: E402
 from cdp_pipeline.warehouse import step_tables  # noqa: E402
@@ -104,31 +102,9 @@ def catalogue_section() -> str:
     return "\n".join(lines)
 
 
-class StandInExtra(dict):
-    """What staging learnt of the files (``ImportContext.extra``), for a write plan built without
-    files: a kind's write steps do not depend on those values, so one text stands in for any (a
-    timestamp's text, since a plan may parse one: Tmall's ``export_at``)."""
-
-    def __missing__(self, key: str) -> str:
-        return "2000-01-01 00:00:00"
-
-
 def write_steps(kind: ImportKind) -> list[str]:
     """The kind's own write steps, as its write plan names them for a batch of default settings."""
-    settings = dataclasses.asdict(kind.settings())
-    context = ImportContext(
-        kind=kind.name,
-        batch_id="",
-        key="",
-        source="",
-        file_name="",
-        file_sha256="",
-        started_at="",
-        settings=settings,
-        headers=[],
-        extra=StandInExtra(),
-    )
-    return list(kind.write_plan(context, {}).steps)
+    return list(possible_write_plans(kind)[0].steps)
 
 
 def table_id(table: str) -> str:

@@ -4,8 +4,6 @@ declares are the tables its SQL writes; every table a run writes is materialized
 count; partition keys name their files; a rejected file's run fails with its reason; files stage
 while another batch writes."""
 
-import dataclasses
-import itertools
 import json
 import os
 import re
@@ -15,7 +13,6 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args, get_type_hints
 
 import dagster as dg
 import duckdb
@@ -23,10 +20,10 @@ import pandera.pandas as pa
 import pytest
 
 from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan, plan_tables
-from cdp_pipeline.batches import STAGING, ImportContext, content_sha256, file_partition_key
+from cdp_pipeline.batches import STAGING, content_sha256, file_partition_key
 from cdp_pipeline.catalogue import header_key
 from cdp_pipeline.customer_import import CUSTOMERS, import_customer_file
-from cdp_pipeline.engine import ImportKind, KindNames, Staged, write_import
+from cdp_pipeline.engine import ImportKind, KindNames, Staged, possible_write_plans, write_import
 from cdp_pipeline.inbox import each_ready_file_alone
 from cdp_pipeline.kinds import KINDS
 from cdp_pipeline.readers import cell_parts, stage_file
@@ -170,36 +167,6 @@ def test_a_kind_declared_only_in_a_test_imports_end_to_end_through_dagster(cdp: 
     assert not list(cdp.work.glob("*.staging"))  # the scratch went with the commit
 
 
-def every_write_plan(kind: ImportKind) -> list[WritePlan]:
-    """The kind's write plans for every combination of its settings' choices."""
-    hints = get_type_hints(kind.settings)
-    choices = {f.name: get_args(hints[f.name]) for f in dataclasses.fields(kind.settings) if get_args(hints[f.name])}
-    choices = {name: values for name, values in choices.items() if all(isinstance(v, str) for v in values)}
-    plans = []
-    for combination in itertools.product(*choices.values()):
-        settings = dataclasses.asdict(kind.settings(**dict(zip(choices, combination, strict=True))))
-        context = ImportContext(
-            kind=kind.name,
-            batch_id="b",
-            key="k",
-            source="x.csv",
-            file_name="x.csv",
-            file_sha256="0" * 64,
-            started_at="2024-01-01 00:00:00",
-            settings=settings,
-            headers=[],
-            extra={
-                "export_at": "2024-01-01 00:00:00",
-                "items_file_name": "i.csv",
-                "item_headers": [],
-                "order_template": "t",
-                "item_template": "t",
-            },
-        )
-        plans.append(kind.write_plan(context, {}))
-    return plans
-
-
 @pytest.mark.parametrize("kind", [*KINDS, POINTS], ids=lambda kind: kind.name)
 def test_the_tables_a_kind_declares_are_the_tables_its_sql_writes(kind: ImportKind) -> None:
     """Issue 11 item 3: the tables of a kind's declaration (its Dagster table assets) equal the
@@ -209,11 +176,11 @@ def test_the_tables_a_kind_declares_are_the_tables_its_sql_writes(kind: ImportKi
     from cdp_pipeline.warehouse import step_tables
 
     written = set()
-    for plan in every_write_plan(kind):
+    for plan in possible_write_plans(kind):
         for step in [*plan.steps, *shared_steps(plan.tag_events), "import_batches"]:
             written |= step_tables(step, kind.sql_folders)[1]
     assert written == set(kind.tables)
-    assert set().union(*(plan_tables(plan, kind.sql_folders) for plan in every_write_plan(kind))) == written
+    assert set().union(*(plan_tables(plan, kind.sql_folders) for plan in possible_write_plans(kind))) == written
 
 
 def test_the_quick_write_targets_are_the_ones_sqlglot_reads_in_every_sql_file() -> None:
