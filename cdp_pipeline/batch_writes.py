@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from cdp_pipeline.batches import ImportContext, batch_summary
+from cdp_pipeline.batches import ImportContext, batch_summary, combined_sha256, file_sha256
+from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.owner_only import copy_owner_only
@@ -36,6 +38,10 @@ SHARED_STEPS = (
     "customer_tags",
     "groups_created",
     "group_members",
+)
+CHANGED_SINCE_STAGED = (
+    "changed since it was staged (replaced by a newer file of the same name?): not imported now; "
+    "the file as it is now is imported as new bytes"
 )
 # The tables the shared steps write, for every kind.
 SHARED_TABLES = (
@@ -133,11 +139,16 @@ def write_batch(
                 target = failure_file.with_name(f"{context.batch_id}.{role}.csv")
                 details[f"{role}_failure_file"] = str(write_failure_csv(con, context.batch_id, headers, target, role))
         fault_point("before_archiving")
+        looks, archived = {}, []
         for source in context.sources:
-            copy_owner_only(source, archive_folder / source.name)
+            looks[source] = file_look(source)
+            archived.append(copy_owner_only(source, archive_folder / source.name))
             # a file taken from an inbox keeps its sidecar beside it in the archive
             for sidecar in sidecars_beside(source) if context.move_source else []:
                 copy_owner_only(sidecar, archive_folder / sidecar.name)
+        if combined_sha256([file_sha256(copy) for copy in archived]) != context.file_sha256:
+            # staging read other bytes: the file was replaced (the next export under its name)
+            raise FileRejected(context.sources[0], CHANGED_SINCE_STAGED)
         record = {
             "kind": context.kind,
             "batch_id": context.batch_id,
@@ -164,7 +175,7 @@ def write_batch(
         raise
     fault_point("after_commit")
     summary = batch_summary(con, context.batch_id)
-    release_sources(context)
+    release_sources(context, {source: look == file_look(source) for source, look in looks.items()})
     return summary
 
 
@@ -203,16 +214,29 @@ def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) ->
 
 def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict:
     """The same bytes were imported before: report that batch, change nothing."""
-    release_sources(context)
+    present = all(source.is_file() for source in context.sources)
+    unchanged = present and combined_sha256([file_sha256(s) for s in context.sources]) == context.file_sha256
+    release_sources(context, dict.fromkeys(context.sources, unchanged))
     return {**batch_summary(con, context.previous), "status": "already_imported"}
 
 
-def release_sources(context: ImportContext) -> None:
+def release_sources(context: ImportContext, unchanged: dict[Path, bool]) -> None:
     """Files taken from an inbox leave it once imported (their copies are in the archive), and
     their sidecars with them: first, so a sidecar is never left to apply to the next file of
-    that name. Already imported bytes leave too, with their sidecar, not archived again."""
-    if context.move_source:
+    that name. Already imported bytes leave too, with their sidecar, not archived again. A file
+    that is no longer the one imported (replaced meanwhile) stays, its sidecar with it: the next
+    look at the inbox finds it new."""
+    if context.move_source and all(unchanged.values()):
         for source in context.sources:
             for sidecar in sidecars_beside(source):
                 sidecar.unlink(missing_ok=True)
             Path(source).unlink(missing_ok=True)
+
+
+def file_look(path: Path) -> tuple[int, int, int] | None:
+    """What tells one file from its replacement under the same name: inode, size, mtime."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns

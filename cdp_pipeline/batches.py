@@ -45,10 +45,25 @@ KEY_HASH_DIGITS = 12
 KEY_STEM_CHARACTERS = 40
 
 
+# A mobile broken up by separators a reader skips (138_0013_8000, 138.0013.8000, 138（0013）8000)
+# that mask_text does not see: 11 digits from a 1 (after an optional 86), any script's digits.
+DIGITS_WITH_SEPARATORS = re.compile(r"(?<!\d)\d(?:[\s_.\-()（）]*\d){10,12}(?!\d)")
+
+
+def _masked_digits(found: re.Match[str]) -> str:
+    digits = [str(unicodedata.digit(d)) for d in re.findall(r"\d", found.group(0))]
+    number = digits[2:] if len(digits) == 13 and digits[:2] == ["8", "6"] else digits
+    if len(number) != 11 or number[0] != "1":
+        return found.group(0)
+    return "".join(number[:3]) + "_" + "".join(number[-4:])
+
+
 def key_stem(file_name: str) -> str:
-    """A file's name as a partition key begins: its stem, readable (NFKC, personal data masked,
-    a character Dagster refuses or a separator replaced by "_", at most 40 characters)."""
-    stem = mask_text(unicodedata.normalize("NFKC", Path(file_name).stem))
+    """A file's name as a partition key begins: its stem, readable (NFKC, format characters out,
+    personal data and long numbers masked, a character Dagster refuses or a separator replaced
+    by "_", at most 40 characters)."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", Path(file_name).stem) if unicodedata.category(c) != "Cf")
+    stem = re.sub(DIGITS_WITH_SEPARATORS, _masked_digits, mask_text(visible))
     readable = re.sub(r"[^\w.-]+", "_", stem).replace("..", "_")
     return re.sub(r"_+", "_", readable).strip("._-")[:KEY_STEM_CHARACTERS] or "file"
 

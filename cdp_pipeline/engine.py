@@ -23,6 +23,7 @@ import datetime as dt
 import itertools
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -160,6 +161,20 @@ def scratch_folder(paths: CdpPaths, kind: str, key: str) -> Path:
 
 def remove_scratch(paths: CdpPaths, kind: str, key: str) -> None:
     shutil.rmtree(scratch_folder(paths, kind, key), ignore_errors=True)
+
+
+# A failed run keeps its scratch so it can be re-executed from the failed step; one nobody has
+# re-executed for this long is removed by the next batch's write.
+SCRATCH_KEPT_SECONDS = 7 * 24 * 3600
+
+
+def remove_stale_scratch(paths: CdpPaths, now: float | None = None) -> list[Path]:
+    """Remove the scratch folders not touched for ``SCRATCH_KEPT_SECONDS`` (failed runs' left)."""
+    limit = (now or time.time()) - SCRATCH_KEPT_SECONDS
+    stale = [folder for folder in paths.work.glob("*.staging") if folder.stat().st_mtime < limit]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
 
 
 @contextmanager
@@ -325,6 +340,16 @@ class WriteResult:
 
 
 @contextmanager
+def rejected_drops_scratch(paths: CdpPaths, kind: str, key: str) -> Iterator[None]:
+    """A batch its write rejects cannot be written as staged (its file changed): its scratch goes."""
+    try:
+        yield
+    except FileRejected:
+        remove_scratch(paths, kind, key)
+        raise
+
+
+@contextmanager
 def attached_scratch(con: duckdb.DuckDBPyConnection, paths: CdpPaths, kind: str, key: str) -> Iterator[None]:
     path = scratch_folder(paths, kind, key) / SCRATCH_FILE
     if not path.is_file():
@@ -347,7 +372,7 @@ def write_import(
     ``observe(con, result)`` looks at the warehouse as the batch left it, before any other
     writer can change it (its result is ``observed``); ``result.tables`` are the tables the
     batch wrote (none when its bytes were imported before)."""
-    with connect(paths.warehouse) as con:
+    with connect(paths.warehouse) as con, rejected_drops_scratch(paths, kind.name, key):
         with attached_scratch(con, paths, kind.name, key):
             context = load_context(con)
             previous = None if context.force else previous_import(con, kind.name, context.file_sha256)
@@ -382,6 +407,7 @@ def write_import(
         if observe is not None:
             result.observed = observe(con, result)
     remove_scratch(paths, kind.name, key)
+    remove_stale_scratch(paths)
     return result
 
 

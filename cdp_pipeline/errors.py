@@ -26,7 +26,8 @@ class FileRejected(Exception):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = mask_text(reason)
-        super().__init__(f"{self.path.name}: {self.reason}")
+        # the name masked too: a file named after its owner's number is personal data
+        super().__init__(f"{mask_text(self.path.name)}: {self.reason}")
 
 
 class EnvironmentFault(Exception):

@@ -23,6 +23,7 @@ from typing import Any
 
 from cdp_pipeline.batches import content_sha256, file_partition_key, key_hash, key_stem
 from cdp_pipeline.engine import ImportKind
+from cdp_pipeline.masking import mask_text
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.sidecars import SIDECAR_SUFFIXES, SidecarError, customer_sidecar, sidecar_look
 
@@ -35,6 +36,7 @@ class ReadyFile:
     path: Path
     sha256: str
     settings: Any = None  # what its sidecar says, as the kind's reader gives it
+    look: tuple[int, ...] = ()  # size and mtime (ns) when it was found ready
 
     @property
     def key(self) -> str:
@@ -49,7 +51,7 @@ class HeldFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path.name} is not imported: {self.reason}"
+        return f"{mask_text(self.path.name)} is not imported: {self.reason}"
 
 
 @dataclass
@@ -131,13 +133,20 @@ def scan_inbox(
         refused = before[4] if len(before) > 4 else None
         if refused is None:
             try:
-                scan.ready.append(ReadyFile(path, sha, read_settings(path)))
+                scan.ready.append(ReadyFile(path, sha, read_settings(path), tuple(look)))
             except SidecarError as error:
                 refused = str(error)
         if refused is not None:
             scan.hold(path, refused)
         scan.cursor[entry.name] = [*look, sha, sidecar, refused]
     return scan
+
+
+def drop_key(files: tuple[ReadyFile, ...]) -> str:
+    """What tells one drop of files from another: their names and looks. The same bytes dropped
+    again, or renamed, are a new drop (a run that failed for them is no reason to wait forever)."""
+    looks = "|".join(f"{f.path.name}:{':'.join(map(str, f.look))}" for f in files)
+    return hashlib.sha256(looks.encode()).hexdigest()[:12]
 
 
 def each_ready_file_alone(ready: list[ReadyFile]) -> tuple[list[tuple[tuple[ReadyFile, ...], Any]], list[Path], list]:

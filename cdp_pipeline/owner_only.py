@@ -85,8 +85,11 @@ def open_owner_file(path: Path) -> BinaryIO:
 
 def temporary_beside(target: Path, part: str = "") -> Path:
     """A fresh hidden name in ``target``'s folder, ``.<name>.<random>[.part].tmp``: renaming it
-    onto ``target`` is atomic, and a crashed writer's leftovers are recognisable (``.*.tmp``)."""
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{'.' + part if part else ''}.tmp")
+    onto ``target`` is atomic, and a crashed writer's leftovers are recognisable (``.*.tmp``).
+    The name is cut so the temporary fits the 255 bytes a name may have whatever ``target``'s."""
+    suffix = f".{uuid.uuid4().hex[:12]}{'.' + part if part else ''}.tmp"
+    name = target.name.encode()[: 255 - 1 - len(suffix)].decode(errors="ignore")
+    return target.with_name(f".{name}{suffix}")
 
 
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}

@@ -145,9 +145,13 @@ def try_connect_query_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | N
         try:
             con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
             con.execute("SELECT 1 FROM import_batches LIMIT 0")
-        except duckdb.Error:
+        except (duckdb.IOException, duckdb.CatalogException) as error:
+            # being written (its lock is held) or not yet a warehouse: nothing to look at now; any
+            # other error (a damaged file) is raised here, before a whole file is staged for nothing
             if con is not None:
                 con.close()
+            if isinstance(error, duckdb.IOException) and "lock" not in str(error).lower():
+                raise
             con = None
     try:
         yield con

@@ -105,7 +105,9 @@ def test_sensor_waits_for_stable_files_then_requests_one_run_per_hash(cdp: CdpPa
 
     tick2 = customer_inbox_sensor(sensor_context(cdp, defs, tick1.cursor))
     sha = file_sha256(first)
-    assert [r.run_key for r in tick2.run_requests] == [f"customers-{sha}"]
+    # the run key: the bytes' hash and the drop (name, size, mtime) — the same drop is requested once
+    [run_key] = [r.run_key for r in tick2.run_requests]
+    assert run_key.startswith(f"customers-{sha}-") and len(run_key) == len(f"customers-{sha}-") + 12
     request = tick2.run_requests[0]
     assert request.partition_key == file_partition_key(first.name, sha)
     assert tick2.dynamic_partitions_requests[0].partition_keys == [file_partition_key(first.name, sha)]

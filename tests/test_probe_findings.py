@@ -4,9 +4,12 @@ readable partition keys). Each test fails on main as of c9a63be and passes once 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pytest
 
 from cdp_pipeline.batches import file_partition_key, file_sha256
 from cdp_pipeline.customer_import import CUSTOMERS
@@ -27,9 +30,18 @@ def test_a_file_replaced_while_its_write_waits_is_not_lost(paths: CdpPaths) -> N
     validate_import(CUSTOMERS, staged.key, paths)
     inbox_file.write_text("姓名,手机号码\n李四,13700137000\n王五,13600136000\n", encoding="utf-8")
     new_bytes = file_sha256(inbox_file)
-    summary = write_import(CUSTOMERS, staged.key, paths).summary
+    with pytest.raises(FileRejected, match="changed since it was staged"):
+        write_import(CUSTOMERS, staged.key, paths)  # the batch is refused whole: nothing written
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM import_batches").fetchone() == (0,)
+    finally:
+        con.close()
+    assert list(paths.work.glob("*.staging")) == []  # its scratch holds bytes no one can import now
+    summary = import_files(CUSTOMERS, [inbox_file], CustomerImportSettings(), paths)  # the new export
+    assert (summary["status"], summary["created"]) == ("succeeded", 2)
     archived = Path(summary["archive_file"]) if summary.get("archive_file") else None
-    assert archived is None or file_sha256(archived) == staged.file_sha256, "archive holds other bytes"
+    assert archived is None or file_sha256(archived) == new_bytes, "archive holds other bytes"
     assert inbox_file.is_file() and file_sha256(inbox_file) == new_bytes, "the new export was deleted unimported"
 
 
@@ -94,3 +106,38 @@ def test_a_renamed_inbox_file_is_not_blocked_by_its_failed_run(cdp: CdpPaths) ->
     assert [r.tags.get("cdp/file_name") for r in settled.run_requests] == ["good_v2.csv"], (
         settled.skip_reason and settled.skip_reason.skip_message
     )
+
+
+def test_a_failed_runs_scratch_is_kept_a_week_then_removed_by_a_later_write(paths: CdpPaths, tmp_path: Path) -> None:
+    """Issue 11 item 2: a run whose write failed keeps its scratch (it can be re-executed from the
+    write step); one left untouched for a week is removed by the next batch's write."""
+    import os
+
+    from cdp_pipeline.engine import SCRATCH_KEPT_SECONDS, scratch_folder
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("姓名,手机号码\n张三,13900139000\n", encoding="utf-8")
+    second.write_text("姓名,手机号码\n李四,13700137000\n", encoding="utf-8")
+    left = stage_import(CUSTOMERS, [first], CustomerImportSettings(), paths)  # a run that stopped here
+    folder = scratch_folder(paths, "customers", left.key)
+    import_files(CUSTOMERS, [second], CustomerImportSettings(), paths)
+    assert folder.is_dir()  # recent: kept for a re-execution
+    week_ago = folder.stat().st_mtime - SCRATCH_KEPT_SECONDS - 60
+    os.utime(folder, (week_ago, week_ago))
+    third = tmp_path / "third.csv"
+    third.write_text("姓名,手机号码\n王五,13600136000\n", encoding="utf-8")
+    import_files(CUSTOMERS, [third], CustomerImportSettings(), paths)
+    assert not folder.exists()
+
+
+def test_a_damaged_warehouse_is_reported_before_a_file_is_staged(paths: CdpPaths, tmp_path: Path) -> None:
+    """Issue 11 item 2: staging looks at the warehouse when it can (bytes imported before are not
+    staged again); a damaged warehouse is an environment fault at once, not after staging the
+    whole file, and leaves no scratch."""
+    paths.warehouse.write_bytes(os.urandom(100_000))
+    source = tmp_path / "a.csv"
+    source.write_text("姓名,手机号码\n张三,13900139000\n", encoding="utf-8")
+    with pytest.raises(Exception) as raised:
+        stage_import(CUSTOMERS, [source], CustomerImportSettings(), paths)
+    assert "DuckDB" in str(raised.value) or "database" in str(raised.value).lower()
+    assert list(paths.work.glob("*.staging")) == []

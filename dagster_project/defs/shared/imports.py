@@ -24,7 +24,8 @@ import pydantic
 from cdp_pipeline.batches import combined_sha256, content_sha256
 from cdp_pipeline.engine import ImportKind, WriteResult, stage_import, validate_import, write_import
 from cdp_pipeline.errors import FileRejected
-from cdp_pipeline.inbox import locate_import, scan_inbox
+from cdp_pipeline.inbox import drop_key, locate_import, scan_inbox
+from cdp_pipeline.masking import mask_text
 from dagster_project.defs.shared.config import import_run_config_class, settings_run_config
 from dagster_project.defs.shared.metadata import column_names, markdown_table, table_materializations
 from dagster_project.defs.shared.resources import WAREHOUSE_POOL, ImportLockResource, WarehouseResource
@@ -88,15 +89,22 @@ class ImportDefinitions:
 
     def run_tags(self, files: list[Path]) -> dict[str, str]:
         roles = ("file", *self.kind.inputs[1:])
-        return {"cdp/kind": self.kind.name, **{f"cdp/{r}_name": p.name for r, p in zip(roles, files, strict=True)}}
+        # names masked: a file named after its owner's number is personal data, and tags are shown
+        named = zip(roles, files, strict=True)
+        return {"cdp/kind": self.kind.name, **{f"cdp/{role}_name": mask_text(p.name) for role, p in named}}
 
     def definitions(self) -> dg.Definitions:
         return dg.Definitions(assets=self.assets, jobs=[self.job], sensors=[self.sensor])
 
 
+def masked_names(summary: dict) -> dict:
+    """A batch summary as Dagster shows it (metadata, logs): its file names masked."""
+    return {k: mask_text(v) if k.endswith("file_name") and isinstance(v, str) else v for k, v in summary.items()}
+
+
 def rejected(error: FileRejected) -> dg.Failure:
     """A rejected file as the run's failure: its one-line reason, the file and the reason apart."""
-    return dg.Failure(description=str(error), metadata={"file": error.path.name, "reason": error.reason})
+    return dg.Failure(description=str(error), metadata={"file": mask_text(error.path.name), "reason": error.reason})
 
 
 def import_definitions(kind: ImportKind) -> ImportDefinitions:
@@ -154,7 +162,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         return dg.Output(
             {"paths": [str(p) for p in files], "sha256": sha256, "move_source": config.move_source},
             metadata={
-                **{f"{role}_file": p.name for role, p in zip(kind.inputs, files, strict=True)},
+                **{f"{role}_file": mask_text(p.name) for role, p in zip(kind.inputs, files, strict=True)},
                 "bytes": sum(p.stat().st_size for p in files),
                 "sha256": sha256,
             },
@@ -191,7 +199,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
                 )
         except FileRejected as error:
             raise rejected(error) from error
-        extra = {k: v for k, v in staged.extra.items() if isinstance(v, str)}
+        extra = {k: mask_text(v) for k, v in staged.extra.items() if isinstance(v, str)}
         return dg.MaterializeResult(
             metadata={
                 "batch_id": staged.batch_id,
@@ -245,6 +253,7 @@ def import_definitions(kind: ImportKind) -> ImportDefinitions:
         summary = written.summary
         for event in written.observed:
             context.log_event(event)
+        summary = masked_names(summary)
         context.log.info(f"{summary['file_name']}: {summary['status']} batch {summary['batch_id']}")
         return dg.MaterializeResult(
             metadata={
@@ -293,18 +302,19 @@ def inbox_sensor(built: ImportDefinitions) -> dg.SensorDefinition:
         scan = scan_inbox(warehouse.paths.inbox(kind.name), previous, kind.read_sidecar)
         imports, waiting, held = kind.group_ready(scan.ready)
         reasons = [
-            *(f"{path.name} waits: it is still being written (changed since the last look)" for path in scan.settling)
+            f"{mask_text(p.name)} waits: it is still being written (changed since the last look)" for p in scan.settling
         ]
-        reasons += [f"{path.name} waits: no partner yet (its other report has not arrived)" for path in waiting]
+        reasons += [f"{mask_text(p.name)} waits: no partner yet (its other report has not arrived)" for p in waiting]
         candidates = []
         for files, settings in imports:
             sha = combined_sha256([f.sha256 for f in files])
-            candidates.append((files, settings, sha, f"{kind.name}-{sha}"))
+            # one run per drop of these bytes: a failed run is not requested again, a new drop is
+            candidates.append((files, settings, sha, f"{kind.name}-{sha}-{drop_key(files)}"))
         seen = tried_before(context.instance, [c[3] for c in candidates])
         requests, keys = [], []
         for files, settings, sha, run_key in candidates:
             if run_key in seen:
-                reasons.append(f"{files[0].path.name} waits: {seen[run_key]}")
+                reasons.append(f"{mask_text(files[0].path.name)} waits: {seen[run_key]}")
                 continue
             key = kind.partition_key([f.path for f in files], sha)
             keys.append(key)
