@@ -46,6 +46,7 @@ from cdp_pipeline.batches import (
 from cdp_pipeline.errors import FileRejected, not_a_file_reason
 from cdp_pipeline.faults import fault_point
 from cdp_pipeline.locks import import_lock
+from cdp_pipeline.masking import preview_rows
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.settings import CdpPaths, setting_fields, settings_from_values
 from cdp_pipeline.warehouse import (
@@ -318,8 +319,6 @@ def failure_reasons(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> dict[st
 
 def preview_rows_of(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> list[dict]:
     """The first outcomes, as the kind's preview SQL shows them (masked there, cut here)."""
-    from cdp_pipeline.masking import preview_rows
-
     if kind.preview is None:
         return []
     frame = con.execute(kind.render(kind.preview, staging=STAGING)).df()
@@ -418,7 +417,7 @@ def import_files(
     bytes holds (the Dagster runs too: see cdp_pipeline.locks)."""
     files = [Path(f) for f in files]
     sha256 = content_sha256(files) if all(f.is_file() for f in files) else None
-    held = import_lock(paths, kind.name, file_partition_key(files[0].name, sha256)) if sha256 else nullcontext()
+    held = import_lock(paths, kind.name, kind.partition_key(files, sha256)) if sha256 else nullcontext()
     with held:
         context = stage_import(kind, files, settings, paths, force=force, sha256=sha256)
         validate_import(kind, context.key, paths)
