@@ -53,6 +53,7 @@ from cdp_pipeline.warehouse import (
     connect,
     connect_read_only,
     prepare_connection,
+    quiet,
     quote_ident,
     render_sql,
     try_connect_query_only,
@@ -188,7 +189,7 @@ def open_scratch(paths: CdpPaths, kind: str, key: str, fresh: bool = False) -> I
         raise FileRejected(key, "this partition has not been staged (run its staging step first)")
     make_owner_folder(folder)
     with owner_only_umask():
-        con = duckdb.connect(str(folder / SCRATCH_FILE))
+        con = quiet(duckdb.connect(str(folder / SCRATCH_FILE)))
     try:
         yield con
     finally:

@@ -18,6 +18,13 @@ from cdp_pipeline.resources import sql_file
 LOCK_WAIT_SECONDS = 600.0
 
 
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Every connection's first setting: DuckDB draws a progress bar on stdout for a long query,
+    which broke the JSON `cdp --json` prints there (and no one reads it in a Dagster run)."""
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 @cache
 def sql_text(name: str, folders: tuple[Path, ...] = ()) -> str:
     """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else the package's sql/."""
@@ -101,7 +108,7 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
     """
     make_owner_folder(path.parent)
     with owner_only_umask():
-        con = _open_waiting(lambda: duckdb.connect(str(path)), lock_wait)
+        con = quiet(_open_waiting(lambda: duckdb.connect(str(path)), lock_wait))
         try:
             yield prepare_connection(con)
         finally:
@@ -111,7 +118,7 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
 @contextmanager
 def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory scratch database that reads the warehouse without writing to it (dry runs)."""
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     try:
         if path.exists():
             _open_waiting(lambda: con.execute("ATTACH $path AS warehouse (READ_ONLY)", {"path": str(path)}), lock_wait)
@@ -129,8 +136,9 @@ def connect_query_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iter
     """The warehouse itself, read-only for real (``cdp sql``): DuckDB refuses every write to it,
     no file outside it can be read or written (no COPY TO, read_csv, ATTACH, INSTALL) and the
     query cannot change that setting back."""
-    config = {"enable_external_access": False, "lock_configuration": True}
-    con = _open_waiting(lambda: duckdb.connect(str(path), read_only=True, config=config), lock_wait)
+    config = {"enable_external_access": False}
+    con = quiet(_open_waiting(lambda: duckdb.connect(str(path), read_only=True, config=config), lock_wait))
+    con.execute("SET lock_configuration = true")
     try:
         yield con
     finally:
@@ -143,7 +151,7 @@ def try_connect_query_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | N
     con = None
     if path.is_file():
         try:
-            con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+            con = quiet(duckdb.connect(str(path), read_only=True, config={"enable_external_access": False}))
             con.execute("SELECT 1 FROM import_batches LIMIT 0")
         except (duckdb.IOException, duckdb.CatalogException) as error:
             # being written (its lock is held) or not yet a warehouse: nothing to look at now; any

@@ -405,3 +405,20 @@ def test_the_accepted_statuses_are_declared_once_and_named_in_their_reason(macro
     reasons = yaml.safe_load(contract_text("reason_codes.yaml"))
     entry = next(e for e in reasons if e["code"] == "status_not_accepted")
     assert re.findall(r"仅支持(.*) \(", entry["reason"])[0].split("、") == accepted
+
+
+def test_no_connection_draws_duckdbs_progress_bar(cdp: CdpPaths, tmp_path: Path) -> None:
+    """Issue 11: DuckDB draws a progress bar on stdout for a query over ~2 s (a 1M-row import's),
+    which broke the JSON of `cdp import --json` (seen in the benchmark): every connection the
+    pipeline opens (warehouse, read-only, query-only, scratch) has it off."""
+    from cdp_pipeline.engine import open_scratch
+    from cdp_pipeline.warehouse import connect_query_only, connect_read_only
+
+    setting = "SELECT current_setting('enable_progress_bar')"
+    with connect(cdp.warehouse) as con:
+        assert con.execute(setting).fetchone() == (False,)
+    for opened in (connect_read_only(cdp.warehouse), connect_query_only(cdp.warehouse)):
+        with opened as con:
+            assert con.execute(setting).fetchone() == (False,)
+    with open_scratch(cdp, "customers", "k-000000000000", fresh=True) as con:
+        assert con.execute(setting).fetchone() == (False,)
