@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from cdp_pipeline.batches import ImportContext, batch_summary, combined_sha256, file_sha256
+from cdp_pipeline.batches import ImportContext, batch_summary, content_sha256
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.failure_files import write_failure_csv
 from cdp_pipeline.faults import fault_point
@@ -146,7 +146,7 @@ def write_batch(
             # a file taken from an inbox keeps its sidecar beside it in the archive
             for sidecar in sidecars_beside(source) if context.move_source else []:
                 copy_owner_only(sidecar, archive_folder / sidecar.name)
-        if combined_sha256([file_sha256(copy) for copy in archived]) != context.file_sha256:
+        if content_sha256(archived) != context.file_sha256:
             # staging read other bytes: the file was replaced (the next export under its name)
             raise FileRejected(context.sources[0], CHANGED_SINCE_STAGED)
         record = {
@@ -175,7 +175,7 @@ def write_batch(
         raise
     fault_point("after_commit")
     summary = batch_summary(con, context.batch_id)
-    release_sources(context, {source: look == file_look(source) for source, look in looks.items()})
+    release_sources(context, all(look == file_look(source) for source, look in looks.items()))
     return summary
 
 
@@ -215,18 +215,17 @@ def remove_uncommitted_files(con: duckdb.DuckDBPyConnection, paths: CdpPaths) ->
 def finish_already_imported(con: duckdb.DuckDBPyConnection, context: ImportContext) -> dict:
     """The same bytes were imported before: report that batch, change nothing."""
     present = all(source.is_file() for source in context.sources)
-    unchanged = present and combined_sha256([file_sha256(s) for s in context.sources]) == context.file_sha256
-    release_sources(context, dict.fromkeys(context.sources, unchanged))
+    release_sources(context, present and content_sha256(context.sources) == context.file_sha256)
     return {**batch_summary(con, context.previous), "status": "already_imported"}
 
 
-def release_sources(context: ImportContext, unchanged: dict[Path, bool]) -> None:
+def release_sources(context: ImportContext, unchanged: bool) -> None:
     """Files taken from an inbox leave it once imported (their copies are in the archive), and
     their sidecars with them: first, so a sidecar is never left to apply to the next file of
     that name. Already imported bytes leave too, with their sidecar, not archived again. A file
     that is no longer the one imported (replaced meanwhile) stays, its sidecar with it: the next
     look at the inbox finds it new."""
-    if context.move_source and all(unchanged.values()):
+    if context.move_source and unchanged:
         for source in context.sources:
             for sidecar in sidecars_beside(source):
                 sidecar.unlink(missing_ok=True)

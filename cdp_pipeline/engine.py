@@ -161,6 +161,14 @@ def scratch_folder(paths: CdpPaths, kind: str, key: str) -> Path:
     return paths.work / f"{kind}-{key}.staging"
 
 
+def staged_scratch(paths: CdpPaths, kind: str, key: str) -> Path:
+    """The scratch database a later step opens: there only once the partition was staged."""
+    path = scratch_folder(paths, kind, key) / SCRATCH_FILE
+    if not path.is_file():
+        raise FileRejected(key, "this partition has not been staged (run its staging step first)")
+    return path
+
+
 def remove_scratch(paths: CdpPaths, kind: str, key: str) -> None:
     shutil.rmtree(scratch_folder(paths, kind, key), ignore_errors=True)
 
@@ -185,8 +193,8 @@ def open_scratch(paths: CdpPaths, kind: str, key: str, fresh: bool = False) -> I
     folder = scratch_folder(paths, kind, key)
     if fresh:
         shutil.rmtree(folder, ignore_errors=True)
-    elif not (folder / SCRATCH_FILE).is_file():
-        raise FileRejected(key, "this partition has not been staged (run its staging step first)")
+    else:
+        staged_scratch(paths, kind, key)
     make_owner_folder(folder)
     with owner_only_umask():
         con = quiet(duckdb.connect(str(folder / SCRATCH_FILE)))
@@ -351,10 +359,7 @@ def rejected_drops_scratch(paths: CdpPaths, kind: str, key: str) -> Iterator[Non
 
 @contextmanager
 def attached_scratch(con: duckdb.DuckDBPyConnection, paths: CdpPaths, kind: str, key: str) -> Iterator[None]:
-    path = scratch_folder(paths, kind, key) / SCRATCH_FILE
-    if not path.is_file():
-        raise FileRejected(key, "this partition has not been staged (run its staging step first)")
-    con.execute("ATTACH $path AS staging", {"path": str(path)})
+    con.execute("ATTACH $path AS staging", {"path": str(staged_scratch(paths, kind, key))})
     try:
         yield
     finally:
