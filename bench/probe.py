@@ -495,6 +495,8 @@ def inbox_drop(home: str, timeout: str, *files: str) -> dict:
             bound_seconds=slowest + writes,
             ratio=wall / (slowest + writes),
             daemon_start_to_first_launch=min(launched) - began,
+            launch_spread_seconds=max(launched) - min(launched),
+            request_spread_seconds=max(requested.values()) - min(requested.values()),
             first_request_to_last_end=max(ended) - min(requested.values()),
         )  # fmt: skip
     if problems:

@@ -643,8 +643,10 @@ def where_time_goes(results: dict) -> str:
             lines.append(
                 f"- `{case['name']}`: {drop['files']} runs, wall {drop['wall_seconds']:.1f} s from the first launch "
                 f"to the last end; slowest staging {drop['slowest_staging_seconds']:.1f} s + writes "
-                f"{drop['sum_write_seconds']:.1f} s = {drop['bound_seconds']:.1f} s; the daemon's first launch came "
-                f"{drop['daemon_start_to_first_launch']:.1f} s after it started (two sensor ticks)."
+                f"{drop['sum_write_seconds']:.1f} s = {drop['bound_seconds']:.1f} s; the sensor requested the runs "
+                f"within {drop.get('request_spread_seconds', 0):.1f} s, the queue launched them over "
+                f"{drop.get('launch_spread_seconds', 0):.1f} s; the first launch came "
+                f"{drop['daemon_start_to_first_launch']:.1f} s after the daemon started (two sensor ticks)."
             )
     for case in results["cases"]:
         if case.get("error"):
