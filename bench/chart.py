@@ -1,5 +1,6 @@
 """The time-vs-rows chart of a results.json: ``cdp import`` end to end and DuckDB's floor (reading
-the same CSV into a table) at each size of the growth series (100k, 1M, 3M rows).
+the same CSV into a table) at each size of the growth series (100k, 1M, 3M rows), and the
+hand-written DuckDB import (bench/baseline.sql) of the main file.
 
     .venv/bin/python bench/chart.py [bench/results.json] [bench/time_vs_rows.png]
 """
@@ -15,6 +16,7 @@ BENCH = Path(__file__).resolve().parent
 SERIES = {
     "cdp import (Dagster, end to end)": re.compile(r"import_(\d+[kM]?)_utf8$"),
     "DuckDB floor (read_csv into a table)": re.compile(r"duckdb_floor_(\d+[kM]?)$"),
+    "hand-written DuckDB import (baseline.sql)": re.compile(r"handwritten_duckdb_(\d+[kM]?)$"),
 }
 
 

@@ -1,5 +1,5 @@
 """Seeded benchmark data: a customer base in the warehouse, customer files (CSV UTF-8 and GB18030,
-XLSX), a Tmall export pair and an inbox of small files.
+XLSX), a Tmall export pair, an inbox of small files and ten files dropped together.
 
 Everything is deterministic for a seed: random choices come from DuckDB's ``hash(seed, row, salt)``,
 never from ``random()``. Files are written to a temporary name and renamed, so an interrupted run
@@ -358,6 +358,15 @@ def inbox_files(folder: Path, count: int, rows: int = 5) -> list[Path]:
         paths.append(path)
     marker.touch()
     return paths
+
+
+def drop_files(folder: Path, count: int, rows: int, base: int, seed: int = 1) -> list[Path]:
+    """``count`` customer files of ``rows`` rows each (``customer_csv`` with seeds ``seed + 10 + n``),
+    all matching into the same base: the files dropped together into the inbox."""
+    return [
+        customer_csv(folder / f"customers_{rows}_b{base}_s{seed + 10 + n}.csv", rows, base, seed + 10 + n)
+        for n in range(count)
+    ]
 
 
 def build_base(warehouse: Path, customers: int, seed: int = 1) -> Path:

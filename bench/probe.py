@@ -8,6 +8,11 @@ samples the process): ``python bench/probe.py COMMAND ...``; each prints one JSO
 - ``tmall-steps HOME ORDERS ITEMS``: the same for a Tmall export pair.
 - ``dagster-steps``: step durations of the newest run on ``$DAGSTER_HOME``, from its event log.
 - ``sensor HOME``: two ticks of ``customer_inbox_sensor`` over ``HOME/inbox/customers``.
+- ``baseline CSV DB``: the hand-written DuckDB import (``bench/baseline.sql``) of CSV into DB, a
+  copy of the base warehouse; timed inside the process, with its counts.
+- ``inbox-drop HOME FILE...``: the files dropped together into ``HOME/inbox/customers``, imported
+  as production does (``dagster-daemon``: the sensor requests the runs, the queue launches them);
+  wall time from the first launch to the last run's end, and each run's steps from its event log.
 """
 
 from __future__ import annotations
@@ -45,6 +50,54 @@ def floor(csv_path: str, db_path: str) -> dict:
         con.close()
         Path(db_path).unlink(missing_ok=True)
     return {"seconds": seconds, "rows": rows}
+
+
+BASELINE_SQL = Path(__file__).resolve().parent / "baseline.sql"
+
+
+def baseline(csv_path: str, db_path: str) -> dict:
+    """``bench/baseline.sql`` on DB (a copy of the base, made and removed by run.py), each statement
+    timed; ``seconds`` is the whole script, BEGIN to CHECKPOINT. The counts are read afterwards
+    from its temp tables, outside the timing."""
+    import duckdb
+
+    text = BASELINE_SQL.read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    statements = [s.strip().rstrip(";") for s in body.split(";\n") if s.strip()]
+    con = duckdb.connect(db_path)
+    statement_seconds: dict[str, float] = {}
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET VARIABLE csv_path = $path", {"path": str(Path(csv_path).resolve())})
+        customers_before = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+        started = time.perf_counter()
+        for statement in statements:
+            began = time.perf_counter()
+            con.execute(statement)
+            label = " ".join(statement.split())[:60]
+            statement_seconds[label] = round(time.perf_counter() - began, 3)
+        seconds = time.perf_counter() - started
+        counts = con.execute(
+            """
+            SELECT (SELECT count(*) FROM baseline_file) AS file_rows,
+                   (SELECT count(*) FROM baseline_rows) AS kept_rows,
+                   count(*) FILTER (WHERE matched_by = 'mobile') AS matched_by_mobile,
+                   count(*) FILTER (WHERE matched_by = 'email') AS matched_by_email,
+                   count(DISTINCT customer_id) AS customers_updated,
+                   count(*) FILTER (WHERE customer_id IS NULL) AS inserted
+            FROM baseline_matches
+            """
+        ).fetchone()
+        names = ["file_rows", "kept_rows", "matched_by_mobile", "matched_by_email", "customers_updated", "inserted"]
+        result = dict(zip(names, counts, strict=True))
+        result["skipped_no_key_or_duplicate"] = result["file_rows"] - result["kept_rows"]
+        result["matched"] = result["matched_by_mobile"] + result["matched_by_email"]
+        customers_after = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+    finally:
+        con.close()
+    if customers_after - customers_before != result["inserted"]:
+        raise RuntimeError(f"customers grew by {customers_after - customers_before}, not {result['inserted']}")
+    return {"seconds": seconds, "counts": result, "statements": statement_seconds}
 
 
 SPLINK_BASE_SQL = """
@@ -283,6 +336,174 @@ def sensor(home: str) -> dict:
     }
 
 
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return found
+
+
+def _stop(process, grace: float = 60.0) -> None:
+    """SIGTERM to the daemon this probe started, then to what it started (its code server) if
+    that outlives it; SIGKILL what is left after ``grace`` seconds."""
+    import os
+    import signal
+    import subprocess
+
+    spawned = _descendants(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for pid in spawned:
+        try:  # still one of the daemon's (a pid is not reused by another program meanwhile)
+            if b"dagster" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+        except OSError:
+            continue
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(1.0 if sig == signal.SIGTERM else 0)
+
+
+def _run_timeline(instance, run, names) -> dict:
+    """One run from its event log: when it was launched, started and ended, and its steps."""
+    marks: dict[str, float] = {}
+    started: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    for entry in instance.all_logs(run.run_id):
+        if not entry.is_dagster_event:
+            continue
+        kind = entry.dagster_event.event_type_value
+        if kind in ("PIPELINE_STARTING", "PIPELINE_START", "PIPELINE_SUCCESS", "PIPELINE_FAILURE",
+                    "PIPELINE_CANCELED"):  # fmt: skip
+            marks.setdefault(kind, entry.timestamp)
+        elif kind == "STEP_START":
+            started[entry.step_key] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in started:
+            steps[entry.step_key] = entry.timestamp - started[entry.step_key]
+    ended = marks.get("PIPELINE_SUCCESS") or marks.get("PIPELINE_FAILURE") or marks.get("PIPELINE_CANCELED")
+    config = run.run_config.get("ops", {}).get(names.source_asset, {}).get("config", {})
+    return {
+        "run_id": run.run_id,
+        "status": run.status.value,
+        "file": Path(config.get("file_path") or "?").name,
+        "launched": marks.get("PIPELINE_STARTING", marks.get("PIPELINE_START")),
+        "started": marks.get("PIPELINE_START"),
+        "ended": ended,
+        "staging_seconds": steps.get(names.staging_asset, 0.0) + steps.get(names.validated_asset, 0.0),
+        "write_seconds": steps.get(names.batches),
+        "steps": steps,
+    }
+
+
+def inbox_drop(home: str, timeout: str, *files: str) -> dict:
+    """FILES dropped together into HOME's customer inbox, imported as in production: ``dagster-daemon
+    run`` with the project's workspace and the instance's own config (the queued run coordinator,
+    the default run launcher: each run in its own process; the "warehouse" pool of one slot), so
+    the inbox sensor requests the runs, the queue launches them, their staging runs side by side
+    and their writes one at a time. Waits until every import run has ended, stops the daemon, then
+    reads each run's event log and the warehouse's import_batches."""
+    import os
+    import shutil
+    import subprocess
+
+    import dagster as dg
+    import duckdb
+
+    from cdp_pipeline.customer_import import CUSTOMERS
+    from cdp_pipeline.settings import CdpPaths
+    from dagster_project.instance import ensure_dagster_home
+
+    paths = CdpPaths(Path(home)).ensure()
+    ensure_dagster_home(paths)
+    instance = dg.DagsterInstance.get()
+    names = CUSTOMERS.names
+    inbox = paths.inbox(CUSTOMERS.name)
+    inbox.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copy2(file, inbox / Path(file).name)
+    daemon_bin = Path(sys.executable).with_name("dagster-daemon")
+    jobs = dg.RunsFilter(job_name=names.job)
+    began = time.time()
+    with (Path(home) / "daemon.log").open("wb") as log:
+        daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO,
+                                  env=os.environ, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        error = None
+        try:
+            while True:
+                runs = instance.get_runs(filters=jobs)
+                if len(runs) >= len(files) and all(run.is_finished for run in runs):
+                    break
+                if daemon.poll() is not None:
+                    error = f"dagster-daemon exited with {daemon.returncode} (see {home}/daemon.log)"
+                    break
+                if time.time() - began > float(timeout):
+                    error = f"timed out after {timeout} s: {len(runs)} runs, {sum(r.is_finished for r in runs)} ended"
+                    break
+                time.sleep(0.5)
+        finally:
+            _stop(daemon)
+    records = instance.get_run_records(filters=jobs)
+    runs = [_run_timeline(instance, record.dagster_run, names) for record in records]
+    requested = {record.dagster_run.run_id: record.create_timestamp.timestamp() for record in records}
+    for run in runs:  # when the sensor's request became a queued run, for the gaps between launches
+        run["requested"] = requested[run["run_id"]]
+    runs.sort(key=lambda r: r["launched"] or 0)
+    others = [
+        {"job": run.job_name, "status": run.status.value} for run in instance.get_runs() if run.job_name != names.job
+    ]
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        batches = con.execute(
+            "SELECT file_name, status, created, updated, failed, skipped FROM import_batches WHERE kind = $kind",
+            {"kind": CUSTOMERS.name},
+        ).fetchall()
+    finally:
+        con.close()
+    by_file = {row[0]: dict(zip(["status", "created", "updated", "failed", "skipped"], row[1:], strict=True))
+               for row in batches}  # fmt: skip
+    dropped = [Path(f).name for f in files]
+    problems = [error] if error else []
+    problems += [f"run {r['run_id'][:8]} ({r['file']}): {r['status']}" for r in runs if r["status"] != "SUCCESS"]
+    problems += [f"{name}: no batch in import_batches" for name in dropped if name not in by_file]
+    if len(runs) != len(files):
+        problems.append(f"{len(runs)} import runs for {len(files)} files")
+    result: dict = {"files": len(files), "runs": runs, "batches": by_file, "other_runs": others}
+    ended = [r["ended"] for r in runs if r["ended"]]
+    launched = [r["launched"] for r in runs if r["launched"]]
+    if not problems and ended and launched:
+        slowest = max(r["staging_seconds"] for r in runs)
+        writes = sum(r["write_seconds"] or 0.0 for r in runs)
+        wall = max(ended) - min(launched)
+        result.update(
+            wall_seconds=wall,
+            slowest_staging_seconds=slowest,
+            sum_write_seconds=writes,
+            bound_seconds=slowest + writes,
+            ratio=wall / (slowest + writes),
+            daemon_start_to_first_launch=min(launched) - began,
+            launch_spread_seconds=max(launched) - min(launched),
+            request_spread_seconds=max(requested.values()) - min(requested.values()),
+            first_request_to_last_end=max(ended) - min(requested.values()),
+        )  # fmt: skip
+    if problems:
+        result["error"] = "; ".join(problems)[:600]
+    return result
+
+
 def main(argv: list[str]) -> None:
     command, *args = argv
     functions = {
@@ -292,6 +513,8 @@ def main(argv: list[str]) -> None:
         "tmall-steps": tmall_steps,
         "dagster-steps": dagster_steps,
         "sensor": sensor,
+        "baseline": baseline,
+        "inbox-drop": inbox_drop,
     }
     print(json.dumps(functions[command](*args), ensure_ascii=False, default=str))
 
