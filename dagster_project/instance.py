@@ -86,15 +86,46 @@ def storage_held_open(instance: dg.DagsterInstance, run_id: str) -> Iterator[Non
             except sqlite3.Error:
                 continue
             held.append(con)
-        if held:
-            instance.all_logs(run_id)  # Dagster creates the run's event log tables, beside ours
-            for con in held:  # a read now maps the WAL index Dagster's first write made
-                con.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        yield
+        with _commits_synced_at_the_end(history, held):
+            if held:
+                instance.all_logs(run_id)  # Dagster creates the run's event log tables, beside ours
+                for con in held:  # a read now maps the WAL index Dagster's first write made
+                    con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            yield
     finally:
         for con in held:
             with contextlib.suppress(sqlite3.Error):
                 con.close()
+
+
+@contextlib.contextmanager
+def _commits_synced_at_the_end(history: Path, held: list[sqlite3.Connection]) -> Iterator[None]:
+    """While held open, Dagster's connections to the files under ``history`` commit with
+    ``synchronous=NORMAL``: in WAL mode a commit is then written but not synced (a crash of the
+    process loses nothing; a power cut during the run may lose its last events, never corrupt a
+    file), and the checkpoint of each held file after the run syncs them all, once."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if not held:
+        yield
+        return
+    prefix = str(history.resolve()) + os.sep
+
+    def on_connect(dbapi_connection, _record) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+            if files and files[0].startswith(prefix):
+                dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", on_connect)
+        for con in held:  # synced (ours is synchronous=FULL) and copied back, without waiting on readers
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 # Each run's own process records where it runs (an engine event, so a re-executed run does not
