@@ -157,3 +157,21 @@ def test_a_run_process_record_is_the_runs_own_and_not_inherited(cdp: CdpPaths) -
     assert recover_dead_runs(instance) == [parent.run_id]
     assert instance.get_run_by_id(parent.run_id).status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_cli_runs_the_code_locations_jobs(cdp: CdpPaths) -> None:
+    """Issue 12 item: the CLI builds its run's job from the defs areas without the component
+    library's description (~0.1 s of a one-row import); its jobs, assets, sensors and resources
+    are the code location's, each job with the same snapshot."""
+    from dagster_project.definitions import defs
+    from dagster_project.loading import run_defs
+
+    cli_defs = run_defs()
+    graph, cli_graph = defs.resolve_asset_graph(), cli_defs.resolve_asset_graph()
+    assert cli_graph.get_all_asset_keys() == graph.get_all_asset_keys()
+    assert sorted(s.name for s in cli_defs.sensors or []) == sorted(s.name for s in defs.sensors or [])
+    assert sorted(cli_defs.resources or {}) == sorted(defs.resources or {})
+    for job in defs.resolve_all_job_defs():
+        assert cli_defs.resolve_job_def(job.name).get_job_snapshot_id() == job.get_job_snapshot_id()
+    assert "plugin_component_types_json" in (defs.metadata or {})
+    assert "plugin_component_types_json" not in (cli_defs.metadata or {})

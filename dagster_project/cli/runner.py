@@ -131,7 +131,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
             pass
     instance = local_instance(paths)
     recover_dead_runs(instance, paths)
-    from dagster_project.definitions import defs
+    from dagster_project.loading import run_defs
 
     job_name, partitions = kind.names.job, kind.names.partitions
     with import_lock(paths, kind.name, key):  # two processes adding one key: IntegrityError
@@ -139,7 +139,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
             instance.add_dynamic_partitions(partitions, [key])
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run_id = str(uuid.uuid4())
-    job = defs.resolve_job_def(job_name)
+    job = run_defs().resolve_job_def(job_name)
     progress = _progress(instance, run_id, len(job.nodes)) if show_progress else None
     started = datetime.datetime.now()
     try:
