@@ -62,9 +62,9 @@ def storage_held_open(instance: dg.DagsterInstance, run_id: str) -> Iterator[Non
     connection to close a database in WAL mode checkpoints it (copies the WAL back, syncs the
     file, deletes the WAL): one checkpoint per event, ~20 ms each on a busy disk. With one idle
     connection of ours open, each event's connection is never the last: its commit appends to
-    the WAL (still synced, so no event is less durable) and the one checkpoint happens when ours
-    closes. Ours holds no lock between statements (it never leaves a transaction open), so other
-    processes (the UI, another run) read and write as before.
+    the WAL, and one checkpoint happens after the run (``_commits_synced_at_the_end``). Ours holds
+    no lock between statements (it never leaves a transaction open), so other processes (the UI,
+    another run) read and write as before.
 
     The run's own event log is created here, in WAL mode from the start: Dagster would create
     its tables in rollback-journal mode (a journal file made, synced and deleted per table)
@@ -90,7 +90,8 @@ def storage_held_open(instance: dg.DagsterInstance, run_id: str) -> Iterator[Non
             if held:
                 instance.all_logs(run_id)  # Dagster creates the run's event log tables, beside ours
                 for con in held:  # a read now maps the WAL index Dagster's first write made
-                    con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+                    with contextlib.suppress(sqlite3.Error):  # then it is only not held
+                        con.execute("SELECT count(*) FROM sqlite_master").fetchall()
             yield
     finally:
         for con in held:
