@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
+from collections.abc import Iterator
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -47,6 +50,83 @@ def local_instance(paths: CdpPaths) -> dg.DagsterInstance:
     ensure_dagster_home(paths)
     with instance_lock(paths):
         return dg.DagsterInstance.get()
+
+
+@contextlib.contextmanager
+def storage_held_open(instance: dg.DagsterInstance, run_id: str) -> Iterator[None]:
+    """Keep a connection open to each SQLite file of the default instance storage that run
+    ``run_id`` writes ($DAGSTER_HOME/history: the runs, the cross-run index and the run's own
+    event log) while it goes on in this process.
+
+    Dagster's SQLite storage opens and closes a connection for every event it stores. The last
+    connection to close a database in WAL mode checkpoints it (copies the WAL back, syncs the
+    file, deletes the WAL): one checkpoint per event, ~20 ms each on a busy disk. With one idle
+    connection of ours open, each event's connection is never the last: its commit appends to
+    the WAL, and one checkpoint happens after the run (``_commits_synced_at_the_end``). Ours holds
+    no lock between statements (it never leaves a transaction open), so other processes (the UI,
+    another run) read and write as before.
+
+    The run's own event log is created here, in WAL mode from the start: Dagster would create
+    its tables in rollback-journal mode (a journal file made, synced and deleted per table)
+    and switch to WAL after. Other storages (a configured PostgreSQL, another layout) have no
+    such files, and nothing is held.
+    """
+    history = Path(os.environ.get("DAGSTER_HOME", "")) / "history"
+    run_log = history / "runs" / f"{run_id}.db"
+    held = []
+    try:
+        for path in (history / "runs.db", history / "runs" / "index.db", run_log):
+            mode = "rwc" if path == run_log else "rw"
+            if not path.parent.is_dir() or (mode == "rw" and not path.is_file()):
+                continue
+            try:
+                con = sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True, timeout=30, isolation_level=None)
+                # WAL persists in the file (Dagster sets it too)
+                con.execute("PRAGMA journal_mode=WAL").fetchall()
+            except sqlite3.Error:
+                continue
+            held.append(con)
+        with _commits_synced_at_the_end(history, held):
+            if held:
+                instance.all_logs(run_id)  # Dagster creates the run's event log tables, beside ours
+                for con in held:  # a read now maps the WAL index Dagster's first write made
+                    with contextlib.suppress(sqlite3.Error):  # then it is only not held
+                        con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            yield
+    finally:
+        for con in held:
+            with contextlib.suppress(sqlite3.Error):
+                con.close()
+
+
+@contextlib.contextmanager
+def _commits_synced_at_the_end(history: Path, held: list[sqlite3.Connection]) -> Iterator[None]:
+    """While held open, Dagster's connections to the files under ``history`` commit with
+    ``synchronous=NORMAL``: in WAL mode a commit is then written but not synced (a crash of the
+    process loses nothing; a power cut during the run may lose its last events, never corrupt a
+    file), and the checkpoint of each held file after the run syncs them all, once."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if not held:
+        yield
+        return
+    prefix = str(history.resolve()) + os.sep
+
+    def on_connect(dbapi_connection, _record) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+            if files and files[0].startswith(prefix):
+                dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", on_connect)
+        for con in held:  # synced (ours is synchronous=FULL) and copied back, without waiting on readers
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 # Each run's own process records where it runs (an engine event, so a re-executed run does not

@@ -157,3 +157,68 @@ def test_a_run_process_record_is_the_runs_own_and_not_inherited(cdp: CdpPaths) -
     assert recover_dead_runs(instance) == [parent.run_id]
     assert instance.get_run_by_id(parent.run_id).status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_cli_runs_the_code_locations_jobs(cdp: CdpPaths) -> None:
+    """Issue 12 item: the CLI builds its run's job from the defs areas without the component
+    library's description (~0.1 s of a one-row import); its jobs, assets, sensors and resources
+    are the code location's, each job with the same snapshot."""
+    from dagster_project.definitions import defs
+    from dagster_project.loading import run_defs
+
+    cli_defs = run_defs()
+    graph, cli_graph = defs.resolve_asset_graph(), cli_defs.resolve_asset_graph()
+    assert cli_graph.get_all_asset_keys() == graph.get_all_asset_keys()
+    assert sorted(s.name for s in cli_defs.sensors or []) == sorted(s.name for s in defs.sensors or [])
+    assert sorted(cli_defs.resources or {}) == sorted(defs.resources or {})
+    for job in defs.resolve_all_job_defs():
+        assert cli_defs.resolve_job_def(job.name).get_job_snapshot_id() == job.get_job_snapshot_id()
+    assert "plugin_component_types_json" in (defs.metadata or {})
+    assert "plugin_component_types_json" not in (cli_defs.metadata or {})
+
+
+def test_a_cli_run_holds_the_sqlite_storage_open(cdp: CdpPaths) -> None:
+    """Issue 12 item: while a CLI run goes on, Dagster's SQLite files stay open, so a connection
+    of Dagster's closing does not checkpoint its file after every event, and their commits are
+    not synced one by one (synchronous NORMAL, in WAL mode); after the run one checkpoint leaves
+    every commit in the file, and connections are back to Dagster's own setting."""
+    import os
+    import sqlite3
+
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    from dagster_project.instance import local_instance, storage_held_open
+
+    instance = local_instance(cdp)
+    run_id = "12121212-1212-4121-8121-121212121212"
+    run_log = Path(os.environ["DAGSTER_HOME"]) / "history" / "runs" / f"{run_id}.db"
+    wal = Path(f"{run_log}-wal")
+
+    def synchronous_and_journal() -> tuple[int, str]:
+        engine = sqlalchemy.create_engine(f"sqlite:///{run_log}", poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return (
+                    conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+                    conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                )
+        finally:
+            engine.dispose()
+
+    with storage_held_open(instance, run_id):
+        assert synchronous_and_journal() == (1, "wal")
+        engine = sqlalchemy.create_engine(f"sqlite:///{run_log}", poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE probe (x)")
+            conn.exec_driver_sql("INSERT INTO probe VALUES (1)")
+        engine.dispose()
+        assert wal.stat().st_size > 0  # that connection's close did not checkpoint the file
+    assert not wal.exists() or wal.stat().st_size == 0
+    con = sqlite3.connect(run_log)
+    try:
+        assert con.execute("SELECT x FROM probe").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'event_logs'").fetchone() == (1,)
+    finally:
+        con.close()
+    assert synchronous_and_journal() == (2, "wal")

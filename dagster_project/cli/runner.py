@@ -123,7 +123,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
     from cdp_pipeline.locks import import_lock
     from cdp_pipeline.settings import CdpPaths
     from cdp_pipeline.warehouse import connect
-    from dagster_project.instance import local_instance, recover_dead_runs
+    from dagster_project.instance import local_instance, recover_dead_runs, storage_held_open
 
     paths = CdpPaths.from_env().ensure()
     if not paths.warehouse.exists():  # a new CDP_HOME: a valid, empty warehouse from the first import on
@@ -131,7 +131,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
             pass
     instance = local_instance(paths)
     recover_dead_runs(instance, paths)
-    from dagster_project.definitions import defs
+    from dagster_project.loading import run_defs
 
     job_name, partitions = kind.names.job, kind.names.partitions
     with import_lock(paths, kind.name, key):  # two processes adding one key: IntegrityError
@@ -139,11 +139,11 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
             instance.add_dynamic_partitions(partitions, [key])
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run_id = str(uuid.uuid4())
-    job = defs.resolve_job_def(job_name)
+    job = run_defs().resolve_job_def(job_name)
     progress = _progress(instance, run_id, len(job.nodes)) if show_progress else None
     started = datetime.datetime.now()
     try:
-        with _dagster_stderr() as dagster_lines:
+        with _dagster_stderr() as dagster_lines, storage_held_open(instance, run_id):
             result = job.execute_in_process(
                 run_config=run_config,
                 instance=instance,
