@@ -25,6 +25,20 @@ def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# The most DuckDB's buffer manager may hold per database instance (its default is 80% of RAM):
+# beyond it, joins, aggregates, sorts and the temp tables of a batch spill to the database's
+# spill folder (<database>.tmp, owner-only). One instance is open at a time in an import step
+# (the write step attaches the scratch file to the warehouse's instance), so the process stays
+# near this plus Python's own ~0.4 GiB (issue 12: 10M rows in <= 4 GiB, 1M in <= 2 GiB).
+MEMORY_LIMIT = "1GB"
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Bound what a connection's database instance holds in memory (``MEMORY_LIMIT``)."""
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return con
+
+
 @cache
 def sql_text(name: str, folders: tuple[Path, ...] = ()) -> str:
     """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else the package's sql/."""
@@ -151,7 +165,7 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
     """
     make_owner_folder(path.parent)
     with owner_only_umask():
-        con = quiet(_open_waiting(lambda: duckdb.connect(str(path)), lock_wait))
+        con = limit_memory(quiet(_open_waiting(lambda: duckdb.connect(str(path)), lock_wait)))
         try:
             yield prepare_connection(con)
         finally:
