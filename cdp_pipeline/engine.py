@@ -52,6 +52,7 @@ from cdp_pipeline.settings import CdpPaths, setting_fields, settings_from_values
 from cdp_pipeline.warehouse import (
     connect,
     connect_read_only,
+    limit_memory,
     prepare_connection,
     quiet,
     quote_ident,
@@ -197,7 +198,7 @@ def open_scratch(paths: CdpPaths, kind: str, key: str, fresh: bool = False) -> I
         staged_scratch(paths, kind, key)
     make_owner_folder(folder)
     with owner_only_umask():
-        con = quiet(duckdb.connect(str(folder / SCRATCH_FILE)))
+        con = limit_memory(quiet(duckdb.connect(str(folder / SCRATCH_FILE))))
     try:
         yield con
     finally:

@@ -25,6 +25,22 @@ def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# The most DuckDB's buffer manager may hold per database instance (its default is 80% of RAM,
+# and a 10M-row import grew to 6.5 GiB): beyond it, joins, aggregates, sorts and a batch's temp
+# tables spill to the database's spill folder (<database>.tmp, owner-only). One instance is open
+# at a time in an import step (the write step attaches the scratch file to the warehouse's), so a
+# process stays near this plus Python's own ~0.5 GiB. Not lower: sql/matching/customer_matches.sql
+# runs out of memory below ~130 MB per 1M file rows (100 MB failed at 1M rows, 1 GB at 10M); a 1M
+# import needs ~1.2 GiB in all, so the limit costs it nothing.
+MEMORY_LIMIT = "2.5GB"
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Bound what a connection's database instance holds in memory (``MEMORY_LIMIT``)."""
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return con
+
+
 @cache
 def sql_text(name: str, folders: tuple[Path, ...] = ()) -> str:
     """``<name>.sql`` from the first of ``folders`` (a kind's own SQL) that has it, else the package's sql/."""
@@ -76,11 +92,54 @@ def prepare_connection(con: duckdb.DuckDBPyConnection, create_schema: bool = Tru
         return con
     if _applied_fingerprint(con) != sql_fingerprint():
         con.execute(sql_text("schema"))
+        drop_old_keys(con)
         con.execute(sql_text("macros"))
         con.execute(
             "DELETE FROM cdp_sql_version; INSERT INTO cdp_sql_version VALUES ($f, now())", {"f": sql_fingerprint()}
         )
     return con
+
+
+# The tables schema.sql gave a PRIMARY KEY before issue 12 and no longer does (why: its header).
+UNKEYED_TABLES = ("customers", "customer_identities", "customer_tags")
+
+
+def _table_ddl(table: str) -> str:
+    """The CREATE TABLE statement of ``table`` as schema.sql has it."""
+    found = re.search(rf"^CREATE TABLE IF NOT EXISTS {table} \(.*?^\);", sql_text("schema"), re.MULTILINE | re.DOTALL)
+    return found.group(0)
+
+
+def drop_old_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Recreate each of ``UNKEYED_TABLES`` that still has its old PRIMARY KEY (a warehouse made
+    before issue 12) as schema.sql has it now, rows kept, in one transaction: DuckDB cannot drop a
+    key in place. Runs where the schema is applied (once per changed SQL text) and finds nothing
+    to do once done; returns the tables it recreated."""
+    keyed = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND constraint_type = 'PRIMARY KEY' AND list_contains($t, table_name) "
+            "ORDER BY table_name",
+            {"t": list(UNKEYED_TABLES)},
+        ).fetchall()
+    ]
+    if not keyed:
+        return []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in keyed:
+            fresh = f"cdp_unkeyed_{table}"
+            con.execute(_table_ddl(table).replace(f"EXISTS {table} (", f"EXISTS {fresh} (", 1))
+            columns = ", ".join(quote_ident(row[0]) for row in con.execute(f"DESCRIBE {fresh}").fetchall())
+            con.execute(f"INSERT INTO {fresh} ({columns}) SELECT {columns} FROM {table}")
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {fresh} RENAME TO {table}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return keyed
 
 
 def _open_waiting(open_connection, lock_wait: float) -> duckdb.DuckDBPyConnection:
@@ -108,7 +167,7 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
     """
     make_owner_folder(path.parent)
     with owner_only_umask():
-        con = quiet(_open_waiting(lambda: duckdb.connect(str(path)), lock_wait))
+        con = limit_memory(quiet(_open_waiting(lambda: duckdb.connect(str(path)), lock_wait)))
         try:
             yield prepare_connection(con)
         finally:
