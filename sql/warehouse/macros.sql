@@ -95,6 +95,8 @@ CREATE OR REPLACE MACRO exact_key(raw) AS nullif(strip_space(visible_key(raw)), 
 -- strptime, which would read "infinity", "-infinity" and "epoch" as dates.
 CREATE OR REPLACE MACRO parse_date(raw) AS list_transform([strip_space(raw)], lambda s:
     CASE
+        -- 8 digits: only %Y%m%d below can read them
+        WHEN regexp_full_match(s, '\d{8}') THEN CAST(try_strptime(s, '%Y%m%d') AS DATE)
         WHEN regexp_full_match(s, '[1-9]\d{4}(\.\d+)?')
             THEN DATE '1899-12-30' + CAST(floor(CAST(s AS DOUBLE)) AS INTEGER)
         WHEN NOT left(s, 1) BETWEEN '0' AND '9' THEN NULL
@@ -155,7 +157,10 @@ CREATE OR REPLACE MACRO first_spellings(tags) AS
         lambda ls: list_filter(ts, lambda t, i: list_position(ls, ls[i]) = i)
     )[1])[1];
 -- noqa: enable=PRS,LT01
-CREATE OR REPLACE MACRO split_tags(raw) AS first_spellings(tag_pieces(raw));
+-- (One or two tags, most cells, skip the search: a third of the cost.)
+CREATE OR REPLACE MACRO split_tags(raw) AS list_transform([tag_pieces(raw)], lambda ts: CASE
+    WHEN len(ts) < 2 THEN ts WHEN len(ts) = 2 AND lower(ts[1]) = lower(ts[2]) THEN ts[1:1]
+    WHEN len(ts) = 2 THEN ts ELSE first_spellings(ts) END)[1];
 
 -- Province to its full name (省 / 市 / 自治区 / 特别行政区): "广东" → "广东省", "北京" → "北京市".
 -- Nor a MAP {...} literal as a macro's body; in brackets, the rest of the file still parses:
