@@ -1187,3 +1187,18 @@ def test_contract_row_filter_uses_the_contract_patterns():
     text = sql_text("customer_rows_for_contract")
     for pattern in (MOBILE, COMMON_EMAIL, _SPECIAL_USE):
         assert f"'{pattern}'" in text, pattern
+
+
+_MOBILE_SHAPE_PIECES = st.sampled_from(
+    ["", "+86", "86", "0086", "0", "'", " ", "-", "138", "0013", "8000", ".0", "1", "."]
+)
+
+
+@FAST
+@given(st.lists(st.lists(_MOBILE_SHAPE_PIECES, max_size=8).map("".join), max_size=50))
+@example(["013800138000", "'13800138000", "13800138000.0", "+86 138 0013 8000", "138-0013-8000", "'0138001380.0"])
+def test_mobile_fast_paths_clean_as_the_full_cleaning(duck, batch):
+    """Issue 12 item: normalize_mobile's string-function paths for common export shapes give
+    what the whole cleaning (mobile_cleaned, then the prefix rule) gives."""
+    full = "nullif(regexp_replace(mobile_cleaned(v), '^(?:\\+?86|0086)?0?(1\\d{10})$', '\\1'), '')"
+    assert macro(duck, "normalize_mobile")(batch) == apply(duck, full, batch)

@@ -30,9 +30,15 @@ CREATE OR REPLACE MACRO mobile_cleaned(raw) AS
                            '[\s\p{Zs}\p{Cf}\x0B()\-\x{2010}-\x{2015}\x{2212}\x{FE63}]', '', 'g'),
             '^''+', ''),
         '^(\+?\d+)\.0+$', '\1');
--- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning.
+-- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning, and so do the
+-- common export shapes, whose cleaning comes down to string functions (one match instead of five
+-- regular expressions; the same result): a leading ' or 0 or a float suffix (013800138000,
+-- '13800138000, 13800138000.0), or a prefix and spaces or dashes (+86 138 0013 8000, 138-0013-8000).
 CREATE OR REPLACE MACRO normalize_mobile(raw) AS
     CASE WHEN regexp_full_match(raw, '1\d{10}') THEN raw
+         WHEN regexp_full_match(raw, '''?0?1\d{10}(?:\.0+)?') THEN left(ltrim(raw, '''0'), 11)
+         WHEN regexp_full_match(raw, '(?:\+?86|0086)?[ -]?1\d\d[ -]?\d{4}[ -]?\d{4}')
+             THEN right(replace(replace(raw, ' ', ''), '-', ''), 11)
          ELSE nullif(regexp_replace(mobile_cleaned(raw), '^(?:\+?86|0086)?0?(1\d{10})$', '\1'), '') END;
 
 -- (nfc_normalize stops at a NUL character, so text holding one is left as it is.)
