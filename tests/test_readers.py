@@ -379,6 +379,8 @@ def test_xlsx_staged_cells_agree_with_xlsx_cell_text(make_xlsx, tmp_path):
 
 def test_xlsx_column_text_agrees_with_xlsx_cell_text():
     values = [value for value, _ in XLSX_CELLS] + [None, 10**20, -0.0, float("inf"), "", "\x00", "\x01"]
+    # whole numbers at the bounds of the exact ones (converted inline, issue 12)
+    values += [1e15, -1e15, 1e15 + 2, -1e15 - 2, 2.0**53, float("nan"), float("-inf"), 13800138000.0]
     for column in (values, [v for v in values if isinstance(v, str)], [], [""], ["\x00"], [None]):
         assert xlsx_column_text(column).to_pylist() == [xlsx_cell_text(v) for v in column]
 
