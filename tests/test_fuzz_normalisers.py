@@ -1202,3 +1202,36 @@ def test_mobile_fast_paths_clean_as_the_full_cleaning(duck, batch):
     what the whole cleaning (mobile_cleaned, then the prefix rule) gives."""
     full = "nullif(regexp_replace(mobile_cleaned(v), '^(?:\\+?86|0086)?0?(1\\d{10})$', '\\1'), '')"
     assert macro(duck, "normalize_mobile")(batch) == apply(duck, full, batch)
+
+
+_PLACEHOLDER_PIECES = st.sampled_from(
+    [
+        "",
+        " ",
+        "\t",
+        "\u00a0",
+        "\u3000",
+        "null",
+        "NuLL",
+        "none",
+        "n/a",
+        "N/A",
+        "#n/a",
+        "\\n",
+        "\\N",
+        "无",
+        "空",
+        "x",
+        "nan",
+    ]
+)
+
+
+@FAST
+@given(st.lists(st.lists(_PLACEHOLDER_PIECES, max_size=4).map("".join), max_size=50))
+def test_placeholder_first_character_screen_matches_the_pattern_alone(duck, batch):
+    """Issue 12 item: without_placeholder looks at the first character before its regular
+    expression: the cells it empties are those the expression alone matches."""
+    pattern = "(?i)[ \\t\\x{A0}\\x{3000}]*(?:null|none|n/a|#n/a|\\\\n|无|空)[ \\t\\x{A0}\\x{3000}]*"
+    alone = f"CASE WHEN strlen(v) <= 16 AND regexp_full_match(v, '{pattern}') THEN NULL ELSE v END"
+    assert macro(duck, "without_placeholder")(batch) == apply(duck, alone, batch)

@@ -80,9 +80,10 @@ CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(visible
 -- scripts and hand-made lists write for a missing value) is an empty cell: otherwise a NULL mobile
 -- fails a row that has a valid email, and an openid column of "null" makes every such row one
 -- identity. Not "NaN" or "Nil": they are also given names (Nan, 楠). Only short cells are matched
--- (a length check first: most cells skip the regular expression).
+-- (a length check first, then the first character, which can only be n, N, #, \, 无, 空 or one of
+-- the four spaces: most cells skip the regular expression, which every cell of a row went through).
 CREATE OR REPLACE MACRO without_placeholder(raw) AS
-    CASE WHEN strlen(raw) <= 16
+    CASE WHEN strlen(raw) <= 16 AND unicode(raw) IN (110, 78, 35, 92, 26080, 31354, 32, 9, 160, 12288)
               AND regexp_full_match(raw, '(?i)[ \t\x{A0}\x{3000}]*(?:null|none|n/a|#n/a|\\n|无|空)[ \t\x{A0}\x{3000}]*')
          THEN NULL ELSE raw END;
 
