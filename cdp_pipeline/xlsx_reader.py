@@ -67,7 +67,19 @@ def xlsx_column_text(cells: list) -> pa.LargeStringArray:
     try:
         column = pa.array(cells, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([v if type(v) is str else xlsx_cell_text(v) for v in cells], type=pa.large_string())
+        # Whole numbers (the other cells of most such columns) inline, as xlsx_cell_text writes them.
+        exact = EXACT_WHOLE_NUMBER
+        return pa.array(
+            [
+                v
+                if type(v) is str
+                else str(int(v))
+                if type(v) is float and v.is_integer() and -exact <= v <= exact
+                else xlsx_cell_text(v)
+                for v in cells
+            ],
+            type=pa.large_string(),
+        )
     return column.fill_null("") if column.null_count else column
 
 
@@ -185,8 +197,19 @@ def _cap_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
+class _NoPandas:
+    """An import finder that says pandas is not installed. pyarrow imports pandas on the first
+    ``pa.array`` (to look for pandas objects among its arguments): half a second of the child's
+    run for a module it never uses, since it converts lists of cells only."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"no pandas in the XLSX reader's process: {name}")
+
+
 def main() -> int:
     """Serve one request (JSON on stdin: path, sheet, out, max_columns, limits); print one JSON line."""
+    sys.meta_path.insert(0, _NoPandas())
     request = json.loads(sys.stdin.read())
     limits = XlsxLimits(**request["limits"])
     path = Path(request["path"])

@@ -379,6 +379,8 @@ def test_xlsx_staged_cells_agree_with_xlsx_cell_text(make_xlsx, tmp_path):
 
 def test_xlsx_column_text_agrees_with_xlsx_cell_text():
     values = [value for value, _ in XLSX_CELLS] + [None, 10**20, -0.0, float("inf"), "", "\x00", "\x01"]
+    # whole numbers at the bounds of the exact ones (converted inline, issue 12)
+    values += [1e15, -1e15, 1e15 + 2, -1e15 - 2, 2.0**53, float("nan"), float("-inf"), 13800138000.0]
     for column in (values, [v for v in values if isinstance(v, str)], [], [""], ["\x00"], [None]):
         assert xlsx_column_text(column).to_pylist() == [xlsx_cell_text(v) for v in column]
 
@@ -464,3 +466,33 @@ def test_xlsx_long_numbers_are_never_read_as_digits(make_xlsx, tmp_path):
     finally:
         con.close()
     assert cells == ["3.51566893917063e+17", "351566893917062563", "1.23456789012346e+15", "999999999999999"]
+
+
+def test_xlsx_reader_child_never_imports_pandas(make_xlsx, tmp_path):
+    """Issue 12 item: the XLSX reader's process converts lists of cells only, so it does not pay
+    for the pandas import pyarrow's first ``pa.array`` would make (half a second a workbook)."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    from cdp_pipeline import settings
+
+    workbook = make_xlsx([["姓名", "手机号码"], ["张三", 13800138000.0]])
+    request = {
+        "path": str(workbook),
+        "sheet": None,
+        "out": str(tmp_path / "sheet.arrow"),
+        "max_columns": 1000,
+        "limits": dataclasses.asdict(settings.XLSX_LIMITS),
+    }
+    script = (
+        "import sys\nfrom cdp_pipeline import xlsx_reader\nxlsx_reader.main()\n"
+        "print('pandas imported' if 'pandas' in sys.modules else 'no pandas')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(request), capture_output=True, text=True, check=True
+    )
+    answer, verdict = done.stdout.strip().splitlines()[-2:]
+    assert json.loads(answer)["headers"] == ["姓名", "手机号码"]
+    assert verdict == "no pandas"

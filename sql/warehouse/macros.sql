@@ -30,9 +30,15 @@ CREATE OR REPLACE MACRO mobile_cleaned(raw) AS
                            '[\s\p{Zs}\p{Cf}\x0B()\-\x{2010}-\x{2015}\x{2212}\x{FE63}]', '', 'g'),
             '^''+', ''),
         '^(\+?\d+)\.0+$', '\1');
--- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning.
+-- A cell that already is 11 plain digits from 1 (most of them) skips the cleaning, and so do the
+-- common export shapes, whose cleaning comes down to string functions (one match instead of five
+-- regular expressions; the same result): a leading ' or 0 or a float suffix (013800138000,
+-- '13800138000, 13800138000.0), or a prefix and spaces or dashes (+86 138 0013 8000, 138-0013-8000).
 CREATE OR REPLACE MACRO normalize_mobile(raw) AS
     CASE WHEN regexp_full_match(raw, '1\d{10}') THEN raw
+         WHEN regexp_full_match(raw, '''?0?1\d{10}(?:\.0+)?') THEN left(ltrim(raw, '''0'), 11)
+         WHEN regexp_full_match(raw, '(?:\+?86|0086)?[ -]?1\d\d[ -]?\d{4}[ -]?\d{4}')
+             THEN right(replace(replace(raw, ' ', ''), '-', ''), 11)
          ELSE nullif(regexp_replace(mobile_cleaned(raw), '^(?:\+?86|0086)?0?(1\d{10})$', '\1'), '') END;
 
 -- (nfc_normalize stops at a NUL character, so text holding one is left as it is.)
@@ -74,9 +80,10 @@ CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(visible
 -- scripts and hand-made lists write for a missing value) is an empty cell: otherwise a NULL mobile
 -- fails a row that has a valid email, and an openid column of "null" makes every such row one
 -- identity. Not "NaN" or "Nil": they are also given names (Nan, 楠). Only short cells are matched
--- (a length check first: most cells skip the regular expression).
+-- (a length check first, then the first character, which can only be n, N, #, \, 无, 空 or one of
+-- the four spaces: most cells skip the regular expression, which every cell of a row went through).
 CREATE OR REPLACE MACRO without_placeholder(raw) AS
-    CASE WHEN strlen(raw) <= 16
+    CASE WHEN strlen(raw) <= 16 AND unicode(raw) IN (110, 78, 35, 92, 26080, 31354, 32, 9, 160, 12288)
               AND regexp_full_match(raw, '(?i)[ \t\x{A0}\x{3000}]*(?:null|none|n/a|#n/a|\\n|无|空)[ \t\x{A0}\x{3000}]*')
          THEN NULL ELSE raw END;
 
@@ -95,6 +102,8 @@ CREATE OR REPLACE MACRO exact_key(raw) AS nullif(strip_space(visible_key(raw)), 
 -- strptime, which would read "infinity", "-infinity" and "epoch" as dates.
 CREATE OR REPLACE MACRO parse_date(raw) AS list_transform([strip_space(raw)], lambda s:
     CASE
+        -- 8 digits: only %Y%m%d below can read them
+        WHEN regexp_full_match(s, '\d{8}') THEN CAST(try_strptime(s, '%Y%m%d') AS DATE)
         WHEN regexp_full_match(s, '[1-9]\d{4}(\.\d+)?')
             THEN DATE '1899-12-30' + CAST(floor(CAST(s AS DOUBLE)) AS INTEGER)
         WHEN NOT left(s, 1) BETWEEN '0' AND '9' THEN NULL
@@ -155,7 +164,10 @@ CREATE OR REPLACE MACRO first_spellings(tags) AS
         lambda ls: list_filter(ts, lambda t, i: list_position(ls, ls[i]) = i)
     )[1])[1];
 -- noqa: enable=PRS,LT01
-CREATE OR REPLACE MACRO split_tags(raw) AS first_spellings(tag_pieces(raw));
+-- (One or two tags, most cells, skip the search: a third of the cost.)
+CREATE OR REPLACE MACRO split_tags(raw) AS list_transform([tag_pieces(raw)], lambda ts: CASE
+    WHEN len(ts) < 2 THEN ts WHEN len(ts) = 2 AND lower(ts[1]) = lower(ts[2]) THEN ts[1:1]
+    WHEN len(ts) = 2 THEN ts ELSE first_spellings(ts) END)[1];
 
 -- Province to its full name (省 / 市 / 自治区 / 特别行政区): "广东" → "广东省", "北京" → "北京市".
 -- Nor a MAP {...} literal as a macro's body; in brackets, the rest of the file still parses:
