@@ -32,6 +32,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
 from bench import chart, data  # noqa: E402
+from cdp_pipeline.warehouse import sql_fingerprint  # noqa: E402  (a base built with other SQL is built again)
 
 PYTHON = Path(sys.executable)
 CDP = PYTHON.parent / "cdp"
@@ -251,7 +252,7 @@ class Bench:
 
         self.files = {
             "base": timed(f"base warehouse, {fmt_rows(rows)} customers", data.build_base,
-                          d / f"base_{rows}_s{seed}.duckdb", rows, seed),
+                          d / f"base_{rows}_s{seed}_{sql_fingerprint()[:12]}.duckdb", rows, seed),
             "one": timed("one-row file", data.one_row_csv, d / "customers_1row.csv"),
         }  # fmt: skip
         for n in sorted(set(self.growth)):
