@@ -835,6 +835,20 @@ def test_rule_backfill_in_any_order_ends_in_the_same_orders_and_profiles(export,
         assert final_state(import_in_order(tmp_path, name, pairs, order)) == in_date_order, name
 
 
+def test_overlapping_exports_in_any_order_and_forced_again_leave_one_row_per_order_id(export, tmp_path) -> None:
+    """Issue 12 item: orders holds no PRIMARY KEY (its index cost most of a large Tmall write): the
+    import keeps order_id unique. Overlapping monthly exports, in date order, reversed, and with
+    each pair forced in again, leave one orders row per order id."""
+    pairs = monthly_exports(export)
+    for name, order in (("dated", [0, 1, 2]), ("reversed", [2, 1, 0])):
+        home = import_in_order(tmp_path, name, pairs, order)
+        for pair in pairs:
+            assert run_tmall(home, pair, force=True)["status"] == "succeeded"
+        assert read_rows(home, "SELECT count(*), count(DISTINCT order_id) FROM orders") == [(5, 5)], name
+        assert read_rows(home, "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'orders' "
+                         "AND constraint_type = 'PRIMARY KEY'") == [(0,)]  # fmt: skip
+
+
 def test_rule_backfill_in_any_order_ends_in_the_same_order_items(export, tmp_path) -> None:
     sold = make_order(X, P1[0], name=P1[1], items=[item(JEANS), item(SOCKS, 2)])
     refunded = make_order(X, P1[0], name=P1[1], status=CLOSED, items=[item(JEANS), item(SOCKS, 2)])

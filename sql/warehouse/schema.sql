@@ -2,16 +2,19 @@
 -- Created idempotently when a writing connection finds this file or sql/macros.sql changed
 -- since they were last applied (cdp_sql_version), so an empty CDP_HOME is a valid warehouse.
 --
--- customers (unique customer_id), customer_identities (unique identity_type, identity_value) and
--- customer_tags (unique customer_id, tag_id) hold no PRIMARY KEY (issue 12): DuckDB keeps an ART
--- index per key, built on every insert and rewritten at every checkpoint. In a 1M-row import into
--- a 1M base (bench/probe.py steps) the inserts into the three were 1.8-5x slower with them, the
--- COMMIT up to 8x, the transaction's CPU ~1.2x, and the warehouse file 381 MB instead of 141 MB.
+-- customers (unique customer_id), customer_identities (unique identity_type, identity_value),
+-- customer_tags (unique customer_id, tag_id) and orders (unique order_id) hold no PRIMARY KEY
+-- (issue 12): DuckDB keeps an ART index per key, built on every insert and rewritten at every
+-- checkpoint. In a 1M-row import into a 1M base (bench/probe.py steps) the inserts into the first
+-- three were 1.8-5x slower with them, the COMMIT up to 8x, the transaction's CPU ~1.2x, and the
+-- warehouse file 381 MB instead of 141 MB; in a 500k-order Tmall import the orders insert took
+-- 2.2 s instead of 0.7 s and the COMMIT 2.5 s instead of 0.2 s (bench/probe.py tmall-steps).
 -- Their keys stay unique by the import itself: matching fails in-file duplicates and gives each
 -- created row a new ID, an identity is added only to a customer without one of its type and whose
--- row matched its owner, a tag pair only when new (tests/test_unique_keys.py imports overlapping
--- files and checks every key). Warehouses made with the keys lose them once
--- (cdp_pipeline.warehouse.drop_old_keys).
+-- row matched its owner, a tag pair only when new, an order inserted only when its id is not
+-- stored (one row per id: in-file duplicates fail first) (tests/test_unique_keys.py and
+-- tests/test_tmall_rules.py import overlapping files and check every key). Warehouses made with
+-- the keys lose them once (cdp_pipeline.warehouse.drop_old_keys).
 
 -- One row per customer: the fields of SPEC §2, where the customer came from, when it was created
 -- and last changed, and the batch that created it.
@@ -143,7 +146,7 @@ CREATE TABLE IF NOT EXISTS import_row_outcomes (
 
 -- Tmall orders (SPEC §3): one row per order id, holding its latest exported state.
 CREATE TABLE IF NOT EXISTS orders (
-    order_id VARCHAR PRIMARY KEY,
+    order_id VARCHAR NOT NULL,
     customer_id VARCHAR NOT NULL,
     status VARCHAR,
     ordered_at TIMESTAMP,
