@@ -57,6 +57,7 @@ from cdp_pipeline.warehouse import (
     quiet,
     quote_ident,
     render_sql,
+    transaction,
     try_connect_query_only,
 )
 
@@ -272,17 +273,21 @@ def stage_import(
     if not force:
         context.previous = peek_previous_import(paths, kind.name, context.file_sha256)
     with open_scratch(paths, kind.name, context.key, fresh=True) as con:
-        if context.previous:
-            context.status = "already_imported"
-        else:
-            try:
-                prepare_connection(con, create_schema=False)
-                stage_into(con, kind, context, paths)
-            except BaseException:
-                con.close()
-                remove_scratch(paths, kind.name, context.key)
-                raise
-        save_context(con, context)
+        # one transaction for the whole step (a commit per statement synced the scratch's WAL
+        # ~75 times for one row); a step cut short leaves its scratch without import_context,
+        # as before, and the next run stages again
+        try:
+            with transaction(con):
+                if context.previous:
+                    context.status = "already_imported"
+                else:
+                    prepare_connection(con, create_schema=False)
+                    stage_into(con, kind, context, paths)
+                save_context(con, context)
+        except BaseException:
+            con.close()
+            remove_scratch(paths, kind.name, context.key)
+            raise
     fault_point("after_staging")
     return context
 
@@ -304,16 +309,18 @@ def contract_failures_of(con: duckdb.DuckDBPyConnection, kind: ImportKind, conte
 
 def validate_import(kind: ImportKind, key: str, paths: CdpPaths) -> dict[str, int]:
     """Step 2: the kind's pandera contract over the staged rows, in Arrow batches."""
-    with open_scratch(paths, kind.name, key) as con:
+    with open_scratch(paths, kind.name, key) as con, transaction(con):
         failures = contract_failures_of(con, kind, load_context(con))
     fault_point("after_validation")
     return failures
 
 
 def match_rows(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> dict[str, int]:
-    """Step 3: every row gets its outcome (the kind's matching SQL), then the kind's figures."""
-    for step in kind.match_steps:
-        con.execute(kind.render(step, staging=STAGING))
+    """Step 3: every row gets its outcome (the kind's matching SQL), then the kind's figures.
+    The steps write only the staging database, in one transaction (one commit, one WAL sync)."""
+    with transaction(con):
+        for step in kind.match_steps:
+            con.execute(kind.render(step, staging=STAGING))
     fault_point("after_matching")
     return outcome_counts(con, kind)
 
@@ -367,6 +374,21 @@ def attached_scratch(con: duckdb.DuckDBPyConnection, paths: CdpPaths, kind: str,
         con.execute("DETACH staging")
 
 
+def create_batches_view(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> None:
+    """The kind's view of import_batches, once: looked for first, since even a CREATE VIEW IF NOT
+    EXISTS that finds it commits (and syncs the warehouse's WAL) on every batch."""
+    exists = con.execute(
+        "SELECT 1 FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND view_name = $v",
+        {"v": kind.names.batches},
+    ).fetchone()
+    if not exists:
+        con.execute(
+            f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.names.batches)} AS "
+            f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
+        )
+
+
 def write_import(
     kind: ImportKind,
     key: str,
@@ -387,10 +409,7 @@ def write_import(
                 result = WriteResult(kind.summary(finish_already_imported(con, context)))
             else:
                 counts = match_rows(con, kind)
-                con.execute(
-                    f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.names.batches)} AS "
-                    f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
-                )
+                create_batches_view(con, kind)
                 result = WriteResult(
                     summary={},
                     counts=counts,
