@@ -374,21 +374,6 @@ def attached_scratch(con: duckdb.DuckDBPyConnection, paths: CdpPaths, kind: str,
         con.execute("DETACH staging")
 
 
-def create_batches_view(con: duckdb.DuckDBPyConnection, kind: ImportKind) -> None:
-    """The kind's view of import_batches, once: looked for first, since even a CREATE VIEW IF NOT
-    EXISTS that finds it commits (and syncs the warehouse's WAL) on every batch."""
-    exists = con.execute(
-        "SELECT 1 FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
-        "AND view_name = $v",
-        {"v": kind.names.batches},
-    ).fetchone()
-    if not exists:
-        con.execute(
-            f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.names.batches)} AS "
-            f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
-        )
-
-
 def write_import(
     kind: ImportKind,
     key: str,
@@ -409,7 +394,10 @@ def write_import(
                 result = WriteResult(kind.summary(finish_already_imported(con, context)))
             else:
                 counts = match_rows(con, kind)
-                create_batches_view(con, kind)
+                con.execute(
+                    f"CREATE VIEW IF NOT EXISTS {quote_ident(kind.names.batches)} AS "
+                    f"SELECT * FROM import_batches WHERE kind = '{kind.name}'"
+                )
                 result = WriteResult(
                     summary={},
                     counts=counts,
