@@ -423,3 +423,34 @@ def test_no_connection_draws_duckdbs_progress_bar(cdp: CdpPaths, tmp_path: Path)
             assert con.execute(setting).fetchone() == (False,)
     with open_scratch(cdp, "customers", "k-000000000000", fresh=True) as con:
         assert con.execute(setting).fetchone() == (False,)
+
+
+def test_a_failed_validation_leaves_the_scratch_as_staging_left_it(cdp: CdpPaths, tmp_path: Path) -> None:
+    """Issue 12 item: the validation step is one transaction on the scratch file (a commit per
+    statement synced its WAL each time), so a contract that fails part way commits nothing: the
+    scratch is as staging left it, and the step runs again."""
+    import dataclasses
+
+    from cdp_pipeline.engine import stage_import, staged_scratch, validate_import
+
+    source = tmp_path / "one.csv"
+    source.write_text("手机号码,姓名\n13800138000,张三\n", encoding="utf-8")
+    context = stage_import(CUSTOMERS, [source], CustomerImportSettings(), cdp)
+
+    def scratch_tables() -> set[str]:
+        con = duckdb.connect(str(staged_scratch(cdp, CUSTOMERS.name, context.key)), read_only=True)
+        try:
+            return {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        finally:
+            con.close()
+
+    staged = scratch_tables()
+
+    def failing_contract(batch):
+        raise RuntimeError("the contract failed part way")
+
+    with pytest.raises(RuntimeError, match="part way"):
+        validate_import(dataclasses.replace(CUSTOMERS, contract=failing_contract), context.key, cdp)
+    assert scratch_tables() == staged  # no contract_failures table committed before the contract ran
+    validate_import(CUSTOMERS, context.key, cdp)
+    assert write_import(CUSTOMERS, context.key, cdp).summary["created"] == 1
