@@ -454,3 +454,25 @@ def test_a_failed_validation_leaves_the_scratch_as_staging_left_it(cdp: CdpPaths
     assert scratch_tables() == staged  # no contract_failures table committed before the contract ran
     validate_import(CUSTOMERS, context.key, cdp)
     assert write_import(CUSTOMERS, context.key, cdp).summary["created"] == 1
+
+
+def test_a_dry_run_spills_under_cdp_home_work_and_leaves_nothing(paths, make_csv, dry_run, monkeypatch) -> None:
+    """Issue 12 item: a dry run's in-memory database has the import's memory limit and spills
+    under CDP_HOME/work (DuckDB's default for an in-memory database is ./.tmp of whatever folder
+    the command was started in); the spill folder is removed after the run."""
+    from cdp_pipeline import engine
+
+    seen = []
+    original = engine.match_rows
+
+    def spying(con, kind):
+        seen.append(con.execute("SELECT current_setting('temp_directory'), current_setting('memory_limit')").fetchone())
+        return original(con, kind)
+
+    monkeypatch.setattr(engine, "match_rows", spying)
+    plan = dry_run(make_csv([["手机号码"], ["13800138000"]]))
+    assert plan["would_create"] == 1
+    (spill, limit), = seen
+    assert Path(spill).parent == paths.work and Path(spill).name.startswith("dry-run-")
+    assert limit != "" and not Path(spill).exists()
+    assert not any(paths.work.iterdir())

@@ -14,6 +14,7 @@ no warehouse yet: fix the environment, then run the same command again); 1 an un
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -71,6 +72,11 @@ def run() -> None:
     committed and closed before ``main`` returns, so it flushes its streams and logs and exits.
     An exception still leaves the ordinary way, with its traceback.
     """
+    # Importing Dagster, pandas and pandera makes a few million objects; at the default threshold
+    # (700 allocations) the collector walks that growing heap thousands of times: a sixth of a
+    # one-row import's CPU (3.12 -> 2.59 s with collection off). Cycles are still collected,
+    # less often; rows never become Python objects (they stay in DuckDB), so memory is unchanged.
+    gc.set_threshold(100_000, 50, 100)
     try:
         code = main()
         sys.stdout.flush()
