@@ -469,18 +469,31 @@ def _stage_csv(
             raise FileRejected(path, "no header row")
         check_width(path, headers)
         columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(headers) + 1))
-        con.execute(
-            f"""
-            CREATE OR REPLACE TABLE {table} AS
-            SELECT row_number() OVER () AS row_number, *
-            FROM read_csv($path, header = false, auto_detect = false, all_varchar = true,
-                          null_padding = true, strict_mode = false, parallel = false,
-                          delim = $delim, skip = $skip, quote = '"', escape = '"', new_line = '\\n',
-                          nullstr = $padding, max_line_size = 268435456,
-                          columns = {{{columns}}})
-            """,
-            {"path": str(readable), "delim": layout.delimiter, "skip": layout.skip_lines, "padding": PADDING_NULL},
-        )
+        parameters = {
+            "path": str(readable), "delim": layout.delimiter, "skip": layout.skip_lines, "padding": PADDING_NULL
+        }
+        for parallel in ("true", "false"):
+            try:
+                con.execute(
+                    f"""
+                    CREATE OR REPLACE TABLE {table} AS
+                    SELECT row_number() OVER () AS row_number, *
+                    FROM read_csv($path, header = false, auto_detect = false, all_varchar = true,
+                                  null_padding = true, strict_mode = false, parallel = {parallel},
+                                  delim = $delim, skip = $skip, quote = '"', escape = '"', new_line = '\\n',
+                                  nullstr = $padding, max_line_size = 268435456,
+                                  columns = {{{columns}}})
+                    """,
+                    parameters,
+                )
+                break
+            except duckdb.Error as error:
+                # DuckDB's parallel scanner refuses null_padding with a quoted newline (and any
+                # error's line may be approximate there): the sequential reader, as before this
+                # lever, then reads the file or says exactly where and why it cannot. Row order
+                # is the file's either way (the row_number window keeps its input's order).
+                if parallel == "false" or environment_fault(error):
+                    raise
     except duckdb.Error as error:
         if fault := environment_fault(error):  # a full disk is no fault of the file
             raise fault from None
