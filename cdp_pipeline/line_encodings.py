@@ -39,10 +39,16 @@ _MULTIBYTE = rb"(?:[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][
 # A whole line (between two \n) of UTF-8-shaped bytes holding at least one non-ASCII character.
 # The leading literal \n lets the regex engine skip to line starts instead of trying every byte.
 # (Overlong forms and surrogates pass the shape; a real decode confirms each match.)
+# Possessive repeats: a line is parsed into ASCII bytes and UTF-8 sequences one way only (the
+# lead byte decides), so a failed line is never re-tried at shorter lengths — backtracking made
+# the scan of a GB18030 file, where every line fails, five times slower (1.4 s → 0.27 s, 228 MB).
 _UTF8_SHAPED_LINE = re.compile(
-    rb"\n" + _ASCII + rb"*" + _MULTIBYTE + rb"(?:" + _ASCII + rb"|" + _MULTIBYTE + rb")*(?=\n)"
+    rb"\n" + _ASCII + rb"*+" + _MULTIBYTE + rb"(?:" + _ASCII + rb"|" + _MULTIBYTE + rb")*+(?=\n)"
 )
-_NON_ASCII_LINE = re.compile(rb"\n[\x00-\x09\x0b-\x7f]*[\x80-\xff]")
+_NON_ASCII_LINE = re.compile(rb"\n[\x00-\x09\x0b-\x7f]*+[\x80-\xff]")
+# CR to LF byte for byte: a scan sees every line between two LFs while its offsets stay those of
+# the block (a CRLF becomes an empty line, which no line pattern matches).
+_CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 _RAW_LINE = re.compile(rb"[^\r\n]*(?:\r\n|[\r\n])|[^\r\n]+")
 
 
@@ -194,7 +200,10 @@ def utf8_looking_lines(path: Path, legacy: str, chunk_bytes: int) -> LinesFound:
     found = LinesFound()
     numbers = _LineNumbers(path, chunk_bytes)
     for block, offset in _line_blocks(path, chunk_bytes):
-        text = b"\n" + _lf_lines(block)
+        # One translate instead of two replaces (CRLF, CR); line numbers are counted in the
+        # block itself, only where a line is found, from the previous one on (linear).
+        text = b"\n" + block.translate(_CR_TO_LF) + b"\n"
+        counted, number = 0, 0
         for match in _UTF8_SHAPED_LINE.finditer(text):
             line = match.group()[1:]
             try:
@@ -202,7 +211,12 @@ def utf8_looking_lines(path: Path, legacy: str, chunk_bytes: int) -> LinesFound:
             except UnicodeDecodeError:
                 continue
             if reads_as_utf8(line, legacy):
-                found.add(numbers.at(offset) + text.count(b"\n", 1, match.start() + 1), line)
+                # The line starts at block[start]: after a whole line break (an LF, a CR or a
+                # CRLF's LF — a CRLF's CR is followed by its LF, which no line starts with).
+                start = match.start()
+                number = (number or numbers.at(offset)) + _breaks(block[counted:start])
+                counted = start
+                found.add(number, line)
     return found
 
 
@@ -281,7 +295,9 @@ def _suspect_line() -> re.Pattern[str]:
         else:
             ranges.append([code, code])
     common = "".join(f"{chr(first)}-{chr(last)}" for first, last in ranges)
-    return re.compile(f"\n[^\n{common}]*[\u0080-\u07ff][^\n{common}]*(?=\n)")
+    # The first run stops at the line's first two-byte character and the second at its end, so
+    # both repeats are possessive (no re-trying of a line that fails).
+    return re.compile(f"\n[^\n{common}\u0080-\u07ff]*+[\u0080-\u07ff][^\n{common}]*+(?=\n)")
 
 
 def legacy_looking_lines(path: Path, chunk_bytes: int) -> LinesFound:
