@@ -452,13 +452,10 @@ def plan_import(kind: ImportKind, files: Sequence[Path], settings: Any, paths: C
     """Steps 1–3 on an in-memory scratch space beside a read-only warehouse: nothing is written."""
     files = checked_files(files)
     context = new_context(kind, files, content_sha256(files), settings, force=True, move_source=False)
-    # An in-memory database spills to ./.tmp of the current folder by default: a large dry run
-    # would leave files wherever it was started. Its spill goes under CDP_HOME/work, and goes.
+    # A large dry run spills: under CDP_HOME/work, never where the command was started, and goes.
     spill = paths.work / f"dry-run-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        with connect_read_only(paths.warehouse) as con:
-            limit_memory(con)
-            con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+        with connect_read_only(paths.warehouse, spill=spill) as con:
             con.execute("ATTACH ':memory:' AS staging")
             stage_into(con, kind, context, paths)
             contract_failures_of(con, kind, context)

@@ -156,8 +156,7 @@ def drop_old_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
     if not keyed:
         return []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in keyed:
             fresh = f"cdp_unkeyed_{table}"
             con.execute(_table_ddl(table).replace(f"EXISTS {table} (", f"EXISTS {fresh} (", 1))
@@ -165,10 +164,6 @@ def drop_old_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(f"INSERT INTO {fresh} ({columns}) SELECT {columns} FROM {table}")
             con.execute(f"DROP TABLE {table}")
             con.execute(f"ALTER TABLE {fresh} RENAME TO {table}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return keyed
 
 
@@ -205,9 +200,14 @@ def connect(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb
 
 
 @contextmanager
-def connect_read_only(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory scratch database that reads the warehouse without writing to it (dry runs)."""
-    con = quiet(duckdb.connect())
+def connect_read_only(
+    path: Path, lock_wait: float = LOCK_WAIT_SECONDS, spill: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory scratch database that reads the warehouse without writing to it (dry runs),
+    with the import's memory limit. ``spill``: where it spills beyond that (DuckDB's default for
+    an in-memory database is ./.tmp of whatever folder the command was started in)."""
+    config = {"memory_limit": MEMORY_LIMIT, **({"temp_directory": str(spill)} if spill else {})}
+    con = quiet(duckdb.connect(config=config))
     try:
         if path.exists():
             _open_waiting(lambda: con.execute("ATTACH $path AS warehouse (READ_ONLY)", {"path": str(path)}), lock_wait)
