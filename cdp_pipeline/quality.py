@@ -1,0 +1,372 @@
+"""The warehouse's data-quality checks (issue 13; SPEC §6: verify completeness, accuracy and
+consistency after every import).
+
+Declared once, in ``data_contracts/expectation_suites.yaml``: each suite is a great-expectations
+suite run over one frame of the warehouse (``sql/checks/<frame>.sql``, or a frame built here for
+what SQL cannot read alone: the failure files, the archived originals), and each of its checks is
+one Dagster asset check (``dagster_project/defs/warehouse/checks.py``) and one row of ``cdp check``.
+
+great-expectations is imported by ``run_checks`` only (about 4 s): never when a CLI command or a
+sensor starts. Its pandas engine runs the suites (its SQL engine cannot read DuckDB: with
+duckdb-engine every metric query comes back empty, GX issue #11579). Every value a result shows is
+masked first, in the data docs too, which are built into ``$CDP_HOME/data_docs/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import yaml
+
+from cdp_pipeline.masking import mask_key_value, mask_text
+from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
+from cdp_pipeline.resources import contract_text
+from cdp_pipeline.settings import CdpPaths
+from cdp_pipeline.warehouse import connect_read_only, render_sql
+
+SUITES_FILE = "expectation_suites.yaml"
+# How many failing values (or rows) a result lists: enough to find them, few enough to read.
+EXAMPLES = 10
+DATA_DOCS_SITE = "cdp"
+
+
+@dataclass(frozen=True)
+class CheckDeclaration:
+    """One check: one Dagster asset check on ``asset``, passed when all its expectations pass."""
+
+    name: str
+    asset: str
+    suite: str
+    blocking: bool
+    severity: str
+    guards: str
+    expectations: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class SuiteDeclaration:
+    """One great-expectations suite over one frame; ``key`` names a row in the results, and the
+    ``personal`` columns' values are masked even where they are not a well-formed mobile."""
+
+    suite: str
+    asset: str
+    frame: str
+    key: str
+    personal: frozenset[str]
+    checks: tuple[CheckDeclaration, ...]
+
+
+@cache
+def suite_declarations() -> tuple[SuiteDeclaration, ...]:
+    """The suites of data_contracts/expectation_suites.yaml, checked for what the file must hold."""
+    declared = yaml.safe_load(contract_text(SUITES_FILE))
+    suites = []
+    for entry in declared["suites"]:
+        where = f"data_contracts/{SUITES_FILE}: suite {entry.get('suite')!r}"
+        missing = {"suite", "asset", "frame", "key", "checks"} - set(entry)
+        if missing:
+            raise ValueError(f"{where} lacks {', '.join(sorted(missing))}")
+        checks = []
+        for check in entry["checks"]:
+            if not check.get("expectations") or "guards" not in check or "blocking" not in check:
+                raise ValueError(f"{where}: check {check.get('name')!r} needs guards, blocking and expectations")
+            checks.append(
+                CheckDeclaration(
+                    name=check["name"],
+                    asset=entry["asset"],
+                    suite=entry["suite"],
+                    blocking=bool(check["blocking"]),
+                    severity=check.get("severity", "error"),
+                    guards=check["guards"],
+                    expectations=tuple(check["expectations"]),
+                )
+            )
+        suites.append(
+            SuiteDeclaration(
+                suite=entry["suite"],
+                asset=entry["asset"],
+                frame=entry["frame"],
+                key=entry["key"],
+                personal=frozenset(entry.get("personal", ())),
+                checks=tuple(checks),
+            )
+        )
+    names = [c.name for s in suites for c in s.checks]
+    if len(names) != len(set(names)):
+        raise ValueError(f"data_contracts/{SUITES_FILE}: a check name is used twice")
+    return tuple(suites)
+
+
+def check_declarations() -> list[CheckDeclaration]:
+    return [check for suite in suite_declarations() for check in suite.checks]
+
+
+@dataclass
+class CheckOutcome:
+    """What one check found: ``details`` is one masked line; ``metadata`` is JSON-able, masked."""
+
+    check: CheckDeclaration
+    passed: bool
+    details: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data_docs: str | None = None
+
+
+# --- frames ------------------------------------------------------------------------------
+
+
+def failure_file_rows(path: str | None) -> int:
+    """Data rows of a failure file (CSV, header row first); a missing or unreadable file has none."""
+    if not path or not Path(path).is_file():
+        return 0
+    try:
+        with duckdb.connect() as con:
+            return con.execute(
+                "SELECT count(*) FROM read_csv($p, header = true, all_varchar = true, strict_mode = false)",
+                {"p": path},
+            ).fetchone()[0]
+    except duckdb.Error:
+        return 0
+
+
+def reconciled_batches(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> pd.DataFrame:
+    """Every committed batch's figures beside what the warehouse and its failure files hold."""
+    frame = con.execute(render_sql("import_batches_checked")).df()
+    frame["failure_file_rows"] = [
+        failure_file_rows(main) + failure_file_rows(items)
+        for main, items in zip(frame["failure_file"], frame["items_failure_file"], strict=True)
+    ]
+    return frame.drop(columns=["failure_file", "items_failure_file"])
+
+
+def _source_sample(kind_name: str) -> Callable[[duckdb.DuckDBPyConnection, CdpPaths], pd.DataFrame]:
+    def build(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> pd.DataFrame:
+        from cdp_pipeline.kinds import KINDS
+        from cdp_pipeline.source_sample import source_sample
+
+        return source_sample(con, paths, next(k for k in KINDS if k.name == kind_name))
+
+    return build
+
+
+# Frames SQL cannot build alone; every other frame is the result of sql/checks/<frame>.sql.
+FRAME_BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, CdpPaths], pd.DataFrame]] = {
+    "import_batches_reconciled": reconciled_batches,
+    "customer_source_sample": _source_sample("customers"),
+    "order_source_sample": _source_sample("tmall"),
+}
+
+
+def check_frame(con: duckdb.DuckDBPyConnection, paths: CdpPaths, frame: str) -> pd.DataFrame:
+    builder = FRAME_BUILDERS.get(frame)
+    return builder(con, paths) if builder else con.execute(render_sql(frame)).df()
+
+
+def suite_parameters(today: dt.date | None = None) -> dict[str, Any]:
+    """The values the suites' ``{$PARAMETER: name}`` arguments take."""
+    guard = yaml.safe_load(contract_text("over_merge_guard.yaml"))
+    return {
+        "today": pd.Timestamp(today or dt.date.today()),
+        "max_customers_per_key": int(guard["max_customers_per_key"]),
+    }
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def run_checks(
+    paths: CdpPaths, suites: Iterable[str] | None = None, today: dt.date | None = None
+) -> list[CheckOutcome]:
+    """Every check of the named suites (all by default) on the warehouse as it is now, read-only;
+    the data docs of this run are built into ``$CDP_HOME/data_docs/``."""
+    wanted = set(suites) if suites is not None else None
+    selected = [s for s in suite_declarations() if wanted is None or s.suite in wanted]
+    with connect_read_only(paths.warehouse) as con:
+        frames = {s.suite: check_frame(con, paths, s.frame) for s in selected}
+    return validate_frames(selected, frames, paths.home / "data_docs", suite_parameters(today))
+
+
+def validate_frames(
+    suites: list[SuiteDeclaration], frames: dict[str, pd.DataFrame], docs: Path, parameters: dict[str, Any]
+) -> list[CheckOutcome]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+            data_docs_sites={
+                DATA_DOCS_SITE: {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                }
+            },
+        ),
+    )
+    source = context.data_sources.add_pandas("warehouse")
+    outcomes: list[CheckOutcome] = []
+    results = {}
+    for suite in suites:
+        expectations = gx.ExpectationSuite(name=suite.suite)
+        for check in suite.checks:
+            for expectation in check.expectations:
+                expectations.add_expectation_configuration(
+                    ExpectationConfiguration(
+                        type=expectation["type"], kwargs=expectation["kwargs"], meta={"check": check.name}
+                    )
+                )
+        expectations = context.suites.add(expectations)
+        batch = source.add_dataframe_asset(suite.suite).add_batch_definition_whole_dataframe("whole table")
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.suite, data=batch, suite=expectations)
+        )
+        frame = frames[suite.suite]
+        result = validation.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": EXAMPLES,
+                "unexpected_index_column_names": [suite.key],
+            },
+        )
+        results[suite.suite] = (result, len(frame))
+    # Results are masked where they are stored, before any page of the data docs is rendered.
+    for key in context.validation_results_store.list_keys():
+        stored = context.validation_results_store.get(key)
+        suite = next(s for s in suites if s.suite == stored.suite_name)
+        for item in stored.results:
+            mask_result(item, suite)
+        context.validation_results_store.set(key, stored)
+        results[suite.suite] = (stored, results[suite.suite][1])
+    make_owner_folder(docs)
+    with owner_only_umask():
+        context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    urls = {
+        key.expectation_suite_identifier.name: context.get_docs_sites_urls(
+            resource_identifier=key, site_name=DATA_DOCS_SITE
+        )[0]["site_url"]
+        for key in context.validation_results_store.list_keys()
+    }
+    for suite in suites:
+        result, rows = results[suite.suite]
+        for check in suite.checks:
+            mine = [r for r in result.results if r.expectation_config.meta.get("check") == check.name]
+            outcomes.append(check_outcome(check, mine, rows, urls.get(suite.suite)))
+    return outcomes
+
+
+def _masked(value: Any, personal: bool) -> Any:
+    if isinstance(value, list | tuple):
+        return [_masked(v, personal) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, personal) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return mask_key_value(str(value)) if personal else mask_text(str(value))
+
+
+def mask_result(item: Any, suite: SuiteDeclaration) -> None:
+    """Mask a validation result's examples in place: the failing values of personal columns,
+    and the key of every listed row when the key is personal."""
+    kwargs = item.expectation_config.kwargs
+    columns = {kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *kwargs.get("column_list", [])}
+    personal = bool(columns & suite.personal)
+    result = item.result
+    for name in ("partial_unexpected_list", "unexpected_list", "observed_value"):
+        if name in result and not isinstance(result[name], int | float | bool | type(None)):
+            result[name] = _masked(result[name], personal)
+    if "partial_unexpected_counts" in result:
+        result["partial_unexpected_counts"] = [
+            {"value": _masked(c["value"], personal), "count": c["count"]} for c in result["partial_unexpected_counts"]
+        ]
+    for name in ("partial_unexpected_index_list", "unexpected_index_list"):
+        if name in result:
+            result[name] = [
+                {k: _masked(v, k in suite.personal) for k, v in row.items()} if isinstance(row, dict) else row
+                for row in result[name]
+            ]
+    result.pop("unexpected_index_query", None)  # pandas code quoting the values
+
+
+def check_outcome(check: CheckDeclaration, results: list, rows: int, docs_url: str | None) -> CheckOutcome:
+    """One check's verdict from its expectations' results."""
+    findings = []
+    problems = []
+    for item in results:
+        config = item.expectation_config
+        columns = (
+            config.kwargs.get("column")
+            or config.kwargs.get("column_list")
+            or [
+                config.kwargs.get("column_A"),
+                config.kwargs.get("column_B"),
+            ]
+        )
+        found = {
+            "expectation": config.type,
+            "columns": columns,
+            "success": bool(item.success),
+            "unexpected_count": item.result.get("unexpected_count"),
+            "unexpected_examples": item.result.get("partial_unexpected_list", [])[:EXAMPLES],
+            "unexpected_rows": item.result.get("partial_unexpected_index_list", [])[:EXAMPLES],
+        }
+        if "observed_value" in item.result:
+            found["observed_value"] = _json_value(item.result["observed_value"])
+        error = item.exception_info.get("exception_message") if item.exception_info else None
+        if not error and item.exception_info and not item.exception_info.get("raised_exception", True):
+            error = None
+        elif not error and item.exception_info:
+            messages = [v.get("exception_message") for v in item.exception_info.values() if isinstance(v, dict)]
+            error = next((m for m in messages if m), None)
+        if error:
+            found["error"] = mask_text(str(error))
+        findings.append(found)
+        if not item.success:
+            problems.append(_problem(found))
+    passed = bool(results) and all(item.success for item in results)
+    details = f"{rows:,} rows: all expectations met" if passed else f"{rows:,} rows: " + " | ".join(problems)
+    metadata = {"rows": rows, "expectations": findings}
+    return CheckOutcome(check, passed, details, metadata, docs_url)
+
+
+def _problem(found: dict) -> str:
+    """One failed expectation in a few words: its columns, what failed and a few examples."""
+    columns = found["columns"] if isinstance(found["columns"], str) else " = ".join(map(str, found["columns"]))
+    what = found["expectation"].removeprefix("expect_").replace("_", " ")
+    if "error" in found:
+        return f"{columns}: could not run ({what}): {found['error']}"
+    if found.get("unexpected_count") is not None:
+        shown = [_example(row) for row in (found["unexpected_rows"] or found["unexpected_examples"])[:3]]
+        return f"{columns}: {found['unexpected_count']:,} rows fail ({what}), e.g. {'; '.join(shown)}"
+    return f"{columns}: observed {found.get('observed_value')} ({what})"
+
+
+def _example(row: Any) -> str:
+    if isinstance(row, dict):
+        return " ".join(f"{k}={v}" for k, v in row.items())
+    return str(row)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)
