@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import re
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ import pandas as pd
 
 from cdp_pipeline.batches import STAGING, ImportContext, content_sha256
 from cdp_pipeline.engine import ImportKind, stage_into
+from cdp_pipeline.owner_only import make_owner_folder
 from cdp_pipeline.settings import CdpPaths, setting_fields
 from cdp_pipeline.warehouse import render_sql
 
@@ -92,19 +96,37 @@ def staging_settings(kind: ImportKind, batch: ArchivedBatch) -> dict:
     return settings
 
 
+@dataclass(frozen=True)
+class SamplePaths(CdpPaths):
+    """CDP_HOME as the sample's staging sees it (its cdp.yaml, its archive), with a work folder
+    of its own: a reader's transcoded copy of a file has one name per staging table, which an
+    import or a dry run staging beside the sample would share."""
+
+    own_work: Path = Path()
+
+    @property
+    def work(self) -> Path:
+        return self.own_work
+
+
 @contextmanager
-def scratch_staging(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def scratch_staging(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> Iterator[SamplePaths]:
+    """An in-memory ``staging`` database on ``con`` and a work folder under CDP_HOME/work, both
+    gone after."""
     try:
         con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
     except duckdb.Error as error:
         raise RuntimeError(
-            "source_sample needs a connection that can attach an in-memory database, such as "
-            f"cdp_pipeline.warehouse.connect_read_only (a read-only file connection cannot): {error}"
+            f"source_sample could not attach an in-memory {SCRATCH} database to its connection: it needs one "
+            f"such as cdp_pipeline.warehouse.connect_read_only gives (a read-only file connection cannot): {error}"
         ) from error
+    work = paths.work / f"source-sample-{os.getpid()}-{time.monotonic_ns()}"
     try:
-        yield
+        make_owner_folder(work)
+        yield SamplePaths(paths.home, own_work=work)
     finally:
         con.execute(f"DETACH {SCRATCH}")
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def stage_archive(
@@ -157,8 +179,8 @@ def source_sample(
     batch = latest_archived_batch(con, paths, kind)
     if batch is None or size <= 0:
         return empty_sample()
-    with scratch_staging(con):
-        context = stage_archive(con, kind, batch, paths)
+    with scratch_staging(con, paths) as sample_paths:
+        context = stage_archive(con, kind, batch, sample_paths)
         sql = render_sql(f"{kind.names.noun}_source_sample", folders=kind.sql_folders, staging=STAGING)
         values = {
             **context.settings,

@@ -153,6 +153,29 @@ def test_update_batch_compares_only_what_it_could_write(make_csv, run_import, pa
     ]
 
 
+def test_xlsx_with_declared_identity_and_custom_attribute_is_compared(
+    write_config, make_xlsx, run_import, paths
+) -> None:
+    """Issue 13 item: sampling verification — an XLSX file is read again from its workbook, and a
+    team's declared identity type (stored upper-cased) and custom attribute (cdp.yaml) are
+    compared too; a custom attribute changed in the warehouse shows stored != source."""
+    write_config(
+        "identity_types:\n  taobao_nick: {aliases: [淘宝昵称]}\n"
+        "custom_attributes:\n  vip_level: {aliases: [会员等级]}\n"
+    )
+    rows = [
+        ["手机号码", "生日", "淘宝昵称", "会员等级"],
+        *[[f"1390013900{n}", "1990-05-06", f"tb_{n}", f"V{n}"] for n in range(5)],
+    ]
+    run_import(make_xlsx(rows))
+    frame = sample(paths)
+    assert mismatches(frame) == []
+    sources = set(zip(frame["field"], frame["source"], strict=True))
+    assert {("identity:taobao_nick", "TB_3"), ("attribute:vip_level", "V3"), ("birthday", "1990-05-06")} <= sources
+    write_warehouse(paths, "UPDATE customer_attributes SET value = 'V9' WHERE customer_id = 'C0000000002'")
+    assert mismatches(sample(paths)) == [("C0000000002", "attribute:vip_level", "V9", "V1")]
+
+
 def test_customers_a_later_batch_changed_are_left_out(make_csv, run_import, paths) -> None:
     """Issue 13 item: sampling verification — a customer changed after the sampled batch (by a
     later batch, or anything else that moved its updated_at) may rightly differ from the
@@ -208,12 +231,14 @@ def file_state(path: Path) -> tuple:
 
 def test_sampling_never_writes_the_warehouse(make_csv, run_import, paths) -> None:
     """Issue 13 item: sampling verification — the sample reads the warehouse and writes nothing
-    to it (its bytes and mtime stay, no WAL appears), on a read-only connection; a read-only file
+    to it (its bytes and mtime stay, no WAL appears) nor leaves anything in CDP_HOME/work, on a
+    read-only connection; a read-only file
     connection, which cannot hold the staging database, is refused with what to use instead."""
-    run_import(make_csv([HEADER, *[customer_row(n) for n in range(1, 11)]]))
+    run_import(make_csv([HEADER, *[customer_row(n) for n in range(1, 11)]], encoding="gb18030"))
     before = file_state(paths.warehouse)
     assert not sample(paths).empty
     assert file_state(paths.warehouse) == before
+    assert list(paths.work.iterdir()) == []  # the transcoded copy and the sample's folder are gone
     assert not paths.warehouse.with_name(paths.warehouse.name + ".wal").exists()
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
