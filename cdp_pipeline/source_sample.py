@@ -36,6 +36,8 @@ from cdp_pipeline.warehouse import render_sql
 
 SAMPLE_SIZE = 20
 COLUMNS = ("batch_id", "row_number", "key", "field", "stored", "source")
+# Text as Python objects (None for NULL) whatever pandas' default string type, empty frame or not.
+COLUMN_TYPES = {name: "int64" if name == "row_number" else "object" for name in COLUMNS}
 # The staging database the archived original is read into: DuckDB's in-memory one, attached for
 # the call and detached after, as engine.plan_import stages a dry run.
 SCRATCH = "staging"
@@ -54,8 +56,16 @@ class ArchivedBatch:
     details: dict
 
 
+def as_sample_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """``COLUMN_TYPES``, a NULL text as None (DuckDB hands text over as pandas strings, NULL as NaN)."""
+    typed = frame.astype(COLUMN_TYPES)
+    text = [name for name, kind in COLUMN_TYPES.items() if kind == "object"]
+    typed[text] = typed[text].where(typed[text].notna(), None)
+    return typed
+
+
 def empty_sample() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in COLUMNS})
+    return pd.DataFrame({name: pd.Series(dtype=COLUMN_TYPES[name]) for name in COLUMNS})
 
 
 def archived_files(
@@ -150,7 +160,7 @@ def stage_archive(
         headers=[],
     )
     stage_into(con, kind, context, paths)
-    if context.encoding != batch.encoding:
+    if batch.encoding is not None and context.encoding != batch.encoding:
         raise ValueError(
             f"{batch.files[0]}: read as {context.encoding} now, imported as {batch.encoding} (batch {batch.batch_id})"
         )
@@ -194,6 +204,4 @@ def source_sample(
             "seed": random.randrange(1 << 31) if seed is None else seed,
         }
         frame = con.execute(sql, sample_parameters(sql, values)).df()
-    return frame.astype(
-        {"batch_id": "object", "key": "object", "field": "object", "stored": "object", "source": "object"}
-    )
+    return as_sample_types(frame)

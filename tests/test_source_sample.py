@@ -113,7 +113,9 @@ def test_corrupted_customers_show_stored_unlike_source(make_csv, run_import, pat
     assert {(k, f) for k, f, _, _ in found} == {(k, f) for k in keys[:3] for f in ("mobile", "name")}
     assert {(f, stored) for _, f, stored, _ in found} == {("name", "x"), ("mobile", "19900000000")}
     write_warehouse(paths, "DELETE FROM customer_identities WHERE customer_id = ?", [keys[3]])
-    assert (keys[3], "identity:wechat_openid", None, f"oAbC{int(keys[3][1:])}") in mismatches(sample(paths))
+    frame = sample(paths)
+    assert (keys[3], "identity:wechat_openid", None, f"oAbC{int(keys[3][1:])}") in mismatches(frame)
+    assert None in list(frame.loc[frame["field"] == "identity:wechat_openid", "stored"])  # NULL is None, not NaN
 
 
 def test_update_batch_compares_only_what_it_could_write(make_csv, run_import, paths) -> None:
