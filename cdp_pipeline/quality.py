@@ -123,9 +123,10 @@ class CheckOutcome:
 # --- frames ------------------------------------------------------------------------------
 
 
-def failure_file_rows(path: str | None) -> int:
-    """Data rows of a failure file (CSV, header row first); a missing or unreadable file has none."""
-    if not path or not Path(path).is_file():
+def failure_file_rows(path: object) -> int:
+    """Data rows of a failure file (CSV, header row first); a missing or unreadable file has none
+    (``path`` as pandas gives it: NaN for a batch without that file)."""
+    if not isinstance(path, str) or not Path(path).is_file():
         return 0
     try:
         with duckdb.connect() as con:
