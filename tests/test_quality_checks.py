@@ -106,8 +106,12 @@ CORRUPTIONS = {
         "UPDATE tmall_order_history SET status = '等待买家付款' WHERE order_id = (SELECT min(order_id) FROM orders) "
         "AND batch_id = (SELECT first_batch_id FROM orders WHERE order_id = (SELECT min(order_id) FROM orders))"
     ],
-    "order_amounts_not_negative": ["UPDATE orders SET paid_amount = -0.01 WHERE order_id = (SELECT min(order_id) FROM orders)"],
-    "order_customers_exist": ["UPDATE orders SET customer_id = 'C_GONE' WHERE order_id = (SELECT max(order_id) FROM orders)"],
+    "order_amounts_not_negative": [
+        "UPDATE orders SET paid_amount = -0.01 WHERE order_id = (SELECT min(order_id) FROM orders)"
+    ],
+    "order_customers_exist": [
+        "UPDATE orders SET customer_id = 'C_GONE' WHERE order_id = (SELECT max(order_id) FROM orders)"
+    ],
     "order_items_have_orders": [
         "INSERT INTO order_items (order_id, line_number, title) VALUES ('999999999999999999', 1, 'orphan')"
     ],
@@ -248,9 +252,12 @@ def test_a_failing_blocking_check_fails_the_check_run_and_holds_the_overview(
 
     corrupt(cdp, "DELETE FROM customers WHERE rowid = (SELECT max(rowid) FROM customers)")
     assert run_check_job(cdp).success
-    assert dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=ticked.cursor).get_num_requested(
-        overview
-    ) == 1
+    assert (
+        dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=ticked.cursor).get_num_requested(
+            overview
+        )
+        == 1
+    )
 
 
 def test_checks_follow_each_table_update(cdp: CdpPaths) -> None:
@@ -294,7 +301,12 @@ def test_cdp_check_prints_every_check_and_exits_4_on_a_blocking_failure(home: Cd
     assert failed.returncode == 4, failed.stderr
     rows = {row["check"]: row for row in json.loads(failed.stdout)}
     assert set(rows) == set(CHECKS)
-    assert rows["order_ids_unique"] == {**rows["order_ids_unique"], "asset": "orders", "passed": False, "blocking": True}
+    assert rows["order_ids_unique"] == {
+        **rows["order_ids_unique"],
+        "asset": "orders",
+        "passed": False,
+        "blocking": True,
+    }
     assert {"check", "asset", "passed", "details"} <= set(rows["order_ids_unique"])
     assert rows["customer_ids_unique"]["passed"] is True
 

@@ -1,7 +1,7 @@
 """The warehouse's data-quality checks as Dagster asset checks on the table assets (issue 13).
 
 Every check declared in data_contracts/expectation_suites.yaml is an asset check on its table,
-executed by one op (``warehouse_checks``: a subset runs only the suites it needs) that runs the
+executed by one op (``expectation_suites``: a subset runs only the suites it needs) that runs the
 great-expectations suites of cdp_pipeline.quality on the warehouse, read-only, in the warehouse
 pool (so it never waits on a writer's lock). Each check runs as soon as its table is updated
 (its eager automation condition, evaluated by defs/shared/automation.py's sensor), so a burst of
@@ -56,14 +56,14 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(
-    name=CHECKS_JOB,
+    name="expectation_suites",
     specs=check_specs(),
     can_subset=True,
     pool=WAREHOUSE_POOL,
     compute_kind="great_expectations",
     description="The great-expectations suites of data_contracts/expectation_suites.yaml on the warehouse.",
 )
-def warehouse_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+def expectation_suites(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     from cdp_pipeline.quality import run_checks
 
     selected = {key.name for key in context.selected_asset_check_keys}
@@ -77,7 +77,7 @@ def warehouse_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehous
 
 warehouse_checks_job = dg.define_asset_job(
     CHECKS_JOB,
-    selection=dg.AssetSelection.checks(warehouse_checks),
+    selection=dg.AssetSelection.checks(expectation_suites),
     executor_def=dg.in_process_executor,
     description="Run every data-quality check on the warehouse as it is now (also `cdp check`).",
 )
