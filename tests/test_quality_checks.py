@@ -19,13 +19,15 @@ import duckdb
 import pytest
 
 from cdp_pipeline.customer_import import import_customer_file
-from cdp_pipeline.quality import check_declarations, run_checks, suite_declarations
+from cdp_pipeline.quality import check_declarations, run_checks, suite_declarations, suite_parameters
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings, TmallImportSettings
 from cdp_pipeline.tmall_import import import_tmall_export
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 12, 1)
 CHECKS = {check.name: check for check in check_declarations()}
+# one more customer than data_contracts/over_merge_guard.yaml lets hold one key
+OVER_LIMIT = suite_parameters()["max_customers_per_key"] + 1
 
 
 @pytest.fixture(scope="module")
@@ -75,31 +77,32 @@ def outcomes_of(paths: CdpPaths, suite: str) -> dict:
 
 
 # One corruption per check: what the check guards against, done to a real warehouse.
-N = "(SELECT max_customers_per_key FROM (SELECT 5 AS max_customers_per_key))"
 CORRUPTIONS = {
     "customer_ids_unique": ["INSERT INTO customers SELECT * FROM customers LIMIT 1"],
     "customer_mobiles_valid": [
         "UPDATE customers SET mobile = '1380013800' WHERE customer_id = (SELECT min(customer_id) FROM customers)"
     ],
     "customer_emails_valid": [
-        "UPDATE customers SET email = 'Zhang.Wei@Example.com' WHERE customer_id = (SELECT min(customer_id) FROM customers)"
+        "UPDATE customers SET email = 'Zhang.Wei@Example.com' "
+        "WHERE customer_id = (SELECT min(customer_id) FROM customers)"
     ],
     "customer_birthdays_not_future": [
         "UPDATE customers SET birthday = DATE '2026-12-02' WHERE customer_id = (SELECT max(customer_id) FROM customers)"
     ],
     "contact_keys_not_overmerged": [
         "UPDATE customers SET mobile = '13912345678' WHERE customer_id IN "
-        "(SELECT customer_id FROM customers ORDER BY customer_id LIMIT 6)"
+        f"(SELECT customer_id FROM customers ORDER BY customer_id LIMIT {OVER_LIMIT})"
     ],
     "identity_single_owner": [
         "INSERT INTO customer_identities SELECT c.customer_id, i.identity_type, i.identity_value, NULL "
         "FROM (SELECT * FROM customer_identities LIMIT 1) i, "
-        "(SELECT customer_id FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM customer_identities) LIMIT 1) c"
+        "(SELECT customer_id FROM customers "
+        "WHERE customer_id NOT IN (SELECT customer_id FROM customer_identities) LIMIT 1) c"
     ],
     "identity_customers_exist": ["INSERT INTO customer_identities VALUES ('C_GONE', 'wechat_openid', 'oGone', NULL)"],
     "identity_values_not_overmerged": [
         "INSERT INTO customer_identities SELECT customer_id, 'type_' || row_number() OVER (), 'undefined', NULL "
-        "FROM (SELECT customer_id FROM customers ORDER BY customer_id LIMIT 6)"
+        f"FROM (SELECT customer_id FROM customers ORDER BY customer_id LIMIT {OVER_LIMIT})"
     ],
     "order_ids_unique": ["INSERT INTO orders SELECT * FROM orders LIMIT 1"],
     "order_statuses_accepted": [
@@ -120,7 +123,8 @@ CORRUPTIONS = {
         "DELETE FROM import_failures WHERE rowid = (SELECT min(rowid) FROM import_failures WHERE file_role IS NULL)"
     ],
     "tmall_orders_reconciled": [
-        "DELETE FROM customer_events WHERE rowid = (SELECT min(rowid) FROM customer_events WHERE event_type = 'purchase')"
+        "DELETE FROM customer_events "
+        "WHERE rowid = (SELECT min(rowid) FROM customer_events WHERE event_type = 'purchase')"
     ],
     "customers_match_source": ["UPDATE customers SET name = name || '?'"],
     "orders_match_source": ["UPDATE orders SET receiver_name = receiver_name || '?', paid_amount = paid_amount + 1"],

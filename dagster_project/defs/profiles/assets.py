@@ -4,8 +4,8 @@ Every import run materializes ``customer_profiles`` (its write transaction rebui
 of the batch's customers); the overview's eager automation condition requests it once that
 materialization lands and no import that writes the profiles is still in progress, so a burst of
 imports is followed by one overview; and only once the blocking checks of the customers table
-passed on it (defs/warehouse/checks.py): a base whose customer IDs are not unique is not summarised. ``defs/shared/automation.py`` evaluates the condition from the
-first start."""
+passed on it (defs/warehouse/checks.py): a base whose customer IDs are not unique is not summarised.
+``defs/shared/automation.py`` evaluates the condition from the first start."""
 
 import base64
 
