@@ -31,6 +31,7 @@ from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.resources import contract_text
 from cdp_pipeline.settings import CdpPaths
 from cdp_pipeline.warehouse import connect_read_only, render_sql
+from data_contracts.over_merge_guard import over_merge_guard
 
 SUITES_FILE = "expectation_suites.yaml"
 # How many failing values (or rows) a result lists: enough to find them, few enough to read.
@@ -173,10 +174,9 @@ def check_frame(con: duckdb.DuckDBPyConnection, paths: CdpPaths, frame: str) -> 
 
 def suite_parameters(today: dt.date | None = None) -> dict[str, Any]:
     """The values the suites' ``{$PARAMETER: name}`` arguments take."""
-    guard = yaml.safe_load(contract_text("over_merge_guard.yaml"))
     return {
         "today": pd.Timestamp(today or dt.date.today()),
-        "max_customers_per_key": int(guard["max_customers_per_key"]),
+        "max_customers_per_key": over_merge_guard().max_customers_per_key,
     }
 
 
