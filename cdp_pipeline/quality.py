@@ -198,16 +198,73 @@ def run_checks(
 def validate_frames(
     suites: list[SuiteDeclaration], frames: dict[str, pd.DataFrame], docs: Path, parameters: dict[str, Any]
 ) -> list[CheckOutcome]:
+    """Each suite over its frame in one ephemeral great-expectations context; the results masked
+    where they are stored, then rendered into the data docs at ``docs``."""
+    context = ephemeral_context(docs)
+    source = context.data_sources.add_pandas("warehouse")
+    for suite in suites:
+        validation = context.validation_definitions.add(
+            _gx().ValidationDefinition(
+                name=suite.suite,
+                data=source.add_dataframe_asset(suite.suite).add_batch_definition_whole_dataframe("whole table"),
+                suite=context.suites.add(expectation_suite(suite)),
+            )
+        )
+        validation.run(
+            batch_parameters={"dataframe": frames[suite.suite]},
+            expectation_parameters=parameters,
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": EXAMPLES,
+                "unexpected_index_column_names": [suite.key],
+            },
+        )
+    by_name = {suite.suite: suite for suite in suites}
+    store = context.validation_results_store
+    results, urls = {}, {}
+    for key in store.list_keys():
+        result = store.get(key)
+        for item in result.results:
+            mask_result(item, by_name[result.suite_name])
+        store.set(key, result)
+        results[result.suite_name] = result
+    make_owner_folder(docs)
+    with owner_only_umask():
+        context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    for key in store.list_keys():
+        urls[key.expectation_suite_identifier.name] = context.get_docs_sites_urls(
+            resource_identifier=key, site_name=DATA_DOCS_SITE
+        )[0]["site_url"]
+    return [
+        check_outcome(
+            check,
+            [r for r in results[suite.suite].results if r.expectation_config.meta.get("check") == check.name],
+            len(frames[suite.suite]),
+            urls.get(suite.suite),
+        )
+        for suite in suites
+        for check in suite.checks
+    ]
+
+
+def _gx():
+    """great-expectations, imported on first use (about 4 s), with its analytics off."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+    import great_expectations
+
+    return great_expectations
+
+
+def ephemeral_context(docs: Path):
+    """A context that keeps everything in memory but its data docs site, at ``docs``."""
+    gx = _gx()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    context = gx.get_context(
+    return gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
             store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
@@ -222,57 +279,23 @@ def validate_frames(
             },
         ),
     )
-    source = context.data_sources.add_pandas("warehouse")
-    outcomes: list[CheckOutcome] = []
-    results = {}
-    for suite in suites:
-        expectations = gx.ExpectationSuite(name=suite.suite)
-        for check in suite.checks:
-            for expectation in check.expectations:
-                expectations.add_expectation_configuration(
-                    ExpectationConfiguration(
-                        type=expectation["type"], kwargs=expectation["kwargs"], meta={"check": check.name}
-                    )
+
+
+def expectation_suite(suite: SuiteDeclaration):
+    """The declared suite as great-expectations builds it (an unknown type or argument is
+    refused here); each expectation remembers its check in its meta."""
+    gx = _gx()
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    built = gx.ExpectationSuite(name=suite.suite)
+    for check in suite.checks:
+        for expectation in check.expectations:
+            built.add_expectation_configuration(
+                ExpectationConfiguration(
+                    type=expectation["type"], kwargs=expectation["kwargs"], meta={"check": check.name}
                 )
-        expectations = context.suites.add(expectations)
-        batch = source.add_dataframe_asset(suite.suite).add_batch_definition_whole_dataframe("whole table")
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.suite, data=batch, suite=expectations)
-        )
-        frame = frames[suite.suite]
-        result = validation.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters,
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": EXAMPLES,
-                "unexpected_index_column_names": [suite.key],
-            },
-        )
-        results[suite.suite] = (result, len(frame))
-    # Results are masked where they are stored, before any page of the data docs is rendered.
-    for key in context.validation_results_store.list_keys():
-        stored = context.validation_results_store.get(key)
-        suite = next(s for s in suites if s.suite == stored.suite_name)
-        for item in stored.results:
-            mask_result(item, suite)
-        context.validation_results_store.set(key, stored)
-        results[suite.suite] = (stored, results[suite.suite][1])
-    make_owner_folder(docs)
-    with owner_only_umask():
-        context.build_data_docs(site_names=[DATA_DOCS_SITE])
-    urls = {
-        key.expectation_suite_identifier.name: context.get_docs_sites_urls(
-            resource_identifier=key, site_name=DATA_DOCS_SITE
-        )[0]["site_url"]
-        for key in context.validation_results_store.list_keys()
-    }
-    for suite in suites:
-        result, rows = results[suite.suite]
-        for check in suite.checks:
-            mine = [r for r in result.results if r.expectation_config.meta.get("check") == check.name]
-            outcomes.append(check_outcome(check, mine, rows, urls.get(suite.suite)))
-    return outcomes
+            )
+    return built
 
 
 def _masked(value: Any, personal: bool) -> Any:
@@ -332,12 +355,7 @@ def check_outcome(check: CheckDeclaration, results: list, rows: int, docs_url: s
         }
         if "observed_value" in item.result:
             found["observed_value"] = _json_value(item.result["observed_value"])
-        error = item.exception_info.get("exception_message") if item.exception_info else None
-        if not error and item.exception_info and not item.exception_info.get("raised_exception", True):
-            error = None
-        elif not error and item.exception_info:
-            messages = [v.get("exception_message") for v in item.exception_info.values() if isinstance(v, dict)]
-            error = next((m for m in messages if m), None)
+        error = _exception_message(item.exception_info)
         if error:
             found["error"] = mask_text(str(error))
         findings.append(found)
@@ -365,6 +383,16 @@ def _example(row: Any) -> str:
     if isinstance(row, dict):
         return " ".join(f"{k}={v}" for k, v in row.items())
     return str(row)
+
+
+def _exception_message(info: dict | None) -> str | None:
+    """What stopped an expectation from running: great-expectations reports it at the top of
+    ``exception_info``, or per metric under it."""
+    if not info:
+        return None
+    raised = [info, *(v for v in info.values() if isinstance(v, dict))]
+    found = next((entry for entry in raised if entry.get("raised_exception")), None)
+    return None if found is None else (found.get("exception_message") or "raised an exception")
 
 
 def _json_value(value: Any) -> Any:
