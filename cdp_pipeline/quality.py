@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,6 +41,9 @@ EXAMPLES = 10
 # Frames up to this many rows name their failing rows by the suite's key; great-expectations
 # computes that list for every failing row (not only the examples): 115 s for 544k of 1M rows.
 INDEXED_ROWS = 10_000
+# Each check run adds a page per suite to the data docs (their index lists the latest run's);
+# the pages of older runs stay this long, so the links in recent check results still open.
+DATA_DOCS_KEPT_SECONDS = 30 * 24 * 3600
 DATA_DOCS_SITE = "cdp"
 
 
@@ -234,6 +239,7 @@ def validate_frames(
     make_owner_folder(docs)
     with owner_only_umask():
         context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    remove_old_data_docs(docs)
     for key in store.list_keys():
         urls[key.expectation_suite_identifier.name] = context.get_docs_sites_urls(
             resource_identifier=key, site_name=DATA_DOCS_SITE
@@ -248,6 +254,16 @@ def validate_frames(
         for suite in suites
         for check in suite.checks
     ]
+
+
+def remove_old_data_docs(docs: Path, now: float | None = None) -> list[Path]:
+    """Remove the data docs pages of check runs older than ``DATA_DOCS_KEPT_SECONDS``
+    (``validations/<suite>/<batch>/<run time>/``); the index and the latest run's pages stay."""
+    limit = (now or time.time()) - DATA_DOCS_KEPT_SECONDS
+    old = [run for run in docs.glob("validations/*/*/*") if run.is_dir() and run.stat().st_mtime < limit]
+    for run in old:
+        shutil.rmtree(run, ignore_errors=True)
+    return old
 
 
 def _gx():

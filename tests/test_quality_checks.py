@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -332,3 +333,20 @@ def test_great_expectations_is_imported_only_where_checks_run(cdp: CdpPaths) -> 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_data_docs_of_old_check_runs_are_removed(clean_home: Path) -> None:
+    """Issue 13 item: the data docs keep the pages of recent check runs (their links in the
+    results still open) and lose those older than DATA_DOCS_KEPT_SECONDS: a check run after
+    every import must not fill the disk."""
+    from cdp_pipeline.quality import DATA_DOCS_KEPT_SECONDS, remove_old_data_docs
+
+    run_checks(CdpPaths(clean_home), ["order_items"], today=TODAY)
+    docs = clean_home / "data_docs"
+    runs = [p for p in docs.glob("validations/*/*/*") if p.is_dir()]
+    assert runs
+    old, recent = runs[0], runs[1:]
+    stale = time.time() - DATA_DOCS_KEPT_SECONDS - 60
+    os.utime(old, (stale, stale))
+    assert remove_old_data_docs(docs) == [old]
+    assert not old.exists() and all(p.exists() for p in recent) and (docs / "index.html").is_file()
