@@ -54,7 +54,7 @@ def check_row(evaluation, job) -> dict:
         "check": evaluation.check_name,
         "asset": evaluation.asset_key.to_user_string(),
         "passed": bool(evaluation.passed),
-        "details": evaluation.description or "",
+        "details": metadata["details"].value,  # the description is escaped for the UI's Markdown
         "blocking": declared.blocking,
         "severity": declared.severity,
         "data_docs": docs.value if docs is not None else None,

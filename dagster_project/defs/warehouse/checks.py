@@ -13,6 +13,8 @@ great-expectations is imported inside the op, never when the definitions load (t
 sensor's tick and every ``cdp`` command load them).
 """
 
+import re
+
 import dagster as dg
 
 from cdp_pipeline.quality import CheckOutcome, check_declarations
@@ -36,6 +38,12 @@ def check_specs() -> list[dg.AssetCheckSpec]:
     ]
 
 
+def markdown_text(text: str) -> str:
+    """``text`` as the UI shows it when it renders Markdown (a check result's description): the
+    asterisks of masked values stay asterisks, not emphasis."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+
+
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     check = outcome.check
     metadata: dict = {
@@ -50,7 +58,7 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
         asset_key=check.asset,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.WARN if check.severity == "warn" else dg.AssetCheckSeverity.ERROR,
-        description=outcome.details,
+        description=markdown_text(outcome.details),
         metadata=metadata,
     )
 
