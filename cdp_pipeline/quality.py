@@ -394,7 +394,9 @@ def _problem(found: dict) -> str:
         return f"{columns}: could not run ({what}): {found['error']}"
     if found.get("unexpected_count") is not None:
         shown = [_example(row) for row in (found["unexpected_rows"] or found["unexpected_examples"])[:3]]
-        return f"{columns}: {found['unexpected_count']:,} rows fail ({what}), e.g. {'; '.join(shown)}"
+        failing = found["unexpected_count"]
+        rows = f"{failing:,} row fails" if failing == 1 else f"{failing:,} rows fail"
+        return f"{columns}: {rows} ({what}), e.g. {'; '.join(shown)}"
     return f"{columns}: observed {found.get('observed_value')} ({what})"
 
 
