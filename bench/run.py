@@ -430,7 +430,7 @@ class Bench:
         per_million = customers["seconds"] / (customers["rows"] / 1e6) if customers.get("rows") else None
         self.add(
             f"checks_customers_suite_{label}", customers.get("rows"), customers.get("seconds"), measured.peak_rss_mib,
-            self.sized({"ratio_max": 4}), ok=bool(customers), suites=suites,
+            self.sized({"ratio_max": 5}), ok=bool(customers), suites=suites,
             ratio=None if per_million is None else round(per_million, 2),
             ge_import_seconds=result.get("import_seconds"),
             what="the customers suite (ids, mobiles, emails, birthdays) on every stored customer (the base and the "
