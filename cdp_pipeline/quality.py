@@ -15,7 +15,9 @@ masked first, in the data docs too, which are built into ``$CDP_HOME/data_docs/`
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +30,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from cdp_pipeline.errors import first_line
 from cdp_pipeline.masking import mask_key_value, mask_text
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.resources import contract_text
@@ -133,18 +136,25 @@ class CheckOutcome:
 
 
 def failure_file_rows(path: object) -> int:
-    """Data rows of a failure file (CSV, header row first); a missing or unreadable file has none
-    (``path`` as pandas gives it: NaN for a batch without that file)."""
-    if not isinstance(path, str) or not Path(path).is_file():
+    """Data rows of a failure file as the write step wrote it (CSV, a header row, cells quoted
+    with ``"``); 0 for a missing file (``path`` as pandas gives it: NaN for a batch without one),
+    -1 for one that is not that file (a link, a folder, unreadable as such a CSV), so it never
+    equals a count of stored failures."""
+    if not isinstance(path, str) or not Path(path).exists() and not Path(path).is_symlink():
         return 0
+    file = Path(path)
+    if file.is_symlink() or not file.is_file():
+        return -1
     try:
         with duckdb.connect() as con:
+            # the dialect given, not sniffed: a sniffer took the ' of formula-safe cells for the quote
             return con.execute(
-                "SELECT count(*) FROM read_csv($p, header = true, all_varchar = true, strict_mode = false)",
-                {"p": path},
+                "SELECT count(*) FROM read_csv($p, header = true, all_varchar = true, delim = ',', quote = '\"', "
+                "escape = '\"', max_line_size = $line)",
+                {"p": path, "line": max(file.stat().st_size + 1, 2_097_152)},
             ).fetchone()[0]
     except duckdb.Error:
-        return 0
+        return -1
 
 
 def reconciled_batches(con: duckdb.DuckDBPyConnection, paths: CdpPaths) -> pd.DataFrame:
@@ -195,12 +205,28 @@ def run_checks(
     paths: CdpPaths, suites: Iterable[str] | None = None, today: dt.date | None = None
 ) -> list[CheckOutcome]:
     """Every check of the named suites (all by default) on the warehouse as it is now, read-only;
-    the data docs of this run are built into ``$CDP_HOME/data_docs/``."""
+    the data docs of this run are built into ``$CDP_HOME/data_docs/``. A suite whose frame
+    cannot be built (an archived original changed since its import, say) fails its checks with
+    the reason; the other suites still run."""
     wanted = set(suites) if suites is not None else None
     selected = [s for s in suite_declarations() if wanted is None or s.suite in wanted]
+    frames, broken = {}, {}
     with connect_read_only(paths.warehouse) as con:
-        frames = {s.suite: check_frame(con, paths, s.frame) for s in selected}
-    return validate_frames(selected, frames, paths.home / "data_docs", suite_parameters(today))
+        for suite in selected:
+            try:
+                frames[suite.suite] = check_frame(con, paths, suite.frame)
+            except (duckdb.Error, ValueError, OSError) as error:
+                broken[suite.suite] = mask_text(first_line(error))
+    judged = [s for s in selected if s.suite in frames]
+    outcomes = validate_frames(judged, frames, paths.home / "data_docs", suite_parameters(today)) if judged else []
+    outcomes += [
+        CheckOutcome(check, False, f"could not be judged: {broken[suite.suite]}", {"rows": 0, "expectations": []})
+        for suite in selected
+        if suite.suite in broken
+        for check in suite.checks
+    ]
+    order = {check.name: i for i, check in enumerate(check_declarations())}
+    return sorted(outcomes, key=lambda outcome: order[outcome.check.name])
 
 
 def validate_frames(
@@ -229,31 +255,38 @@ def validate_frames(
         )
     by_name = {suite.suite: suite for suite in suites}
     store = context.validation_results_store
-    results, urls = {}, {}
+    outcomes: dict[str, list[CheckOutcome]] = {}
     for key in store.list_keys():
         result = store.get(key)
+        suite = by_name[result.suite_name]
         for item in result.results:
-            mask_result(item, by_name[result.suite_name])
+            mask_result(item, suite)
+        outcomes[suite.suite] = [
+            check_outcome(
+                check,
+                [r for r in result.results if r.expectation_config.meta.get("check") == check.name],
+                len(frames[suite.suite]),
+            )
+            for check in suite.checks
+        ]
+        # the data docs put values into HTML as they are: escaped there (only there)
+        for item in result.results:
+            escape_result(item)
         store.set(key, result)
-        results[result.suite_name] = result
-    make_owner_folder(docs)
-    with owner_only_umask():
-        context.build_data_docs(site_names=[DATA_DOCS_SITE])
-    remove_old_data_docs(docs)
-    for key in store.list_keys():
-        urls[key.expectation_suite_identifier.name] = context.get_docs_sites_urls(
-            resource_identifier=key, site_name=DATA_DOCS_SITE
-        )[0]["site_url"]
-    return [
-        check_outcome(
-            check,
-            [r for r in results[suite.suite].results if r.expectation_config.meta.get("check") == check.name],
-            len(frames[suite.suite]),
-            urls.get(suite.suite),
-        )
-        for suite in suites
-        for check in suite.checks
-    ]
+    try:
+        make_owner_folder(docs)
+        with owner_only_umask():
+            context.build_data_docs(site_names=[DATA_DOCS_SITE])
+        remove_old_data_docs(docs)
+        for key in store.list_keys():
+            url = context.get_docs_sites_urls(resource_identifier=key, site_name=DATA_DOCS_SITE)[0]["site_url"]
+            for outcome in outcomes[key.expectation_suite_identifier.name]:
+                outcome.data_docs = url
+    except OSError as error:  # the checks stand without their pages
+        problem = f"data docs not written: {mask_text(first_line(error))}"
+        for outcome in (o for found in outcomes.values() for o in found):
+            outcome.metadata["data_docs_error"] = problem
+    return [outcome for suite in suites for outcome in outcomes[suite.suite]]
 
 
 def remove_old_data_docs(docs: Path, now: float | None = None) -> list[Path]:
@@ -322,6 +355,33 @@ def expectation_suite(suite: SuiteDeclaration):
     return built
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with its control characters written as escapes: a value holding ESC or a newline
+    would paint or fake a row of the table ``cdp check`` prints."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
+
+
+def escape_result(item: Any) -> None:
+    """HTML-escape the (masked) values a validation result lists, for the data docs' pages."""
+    result = item.result
+    for name in ("partial_unexpected_list", "partial_unexpected_index_list", "partial_unexpected_counts"):
+        if name in result:
+            result[name] = _escaped(result[name])
+    if isinstance(result.get("observed_value"), str):
+        result["observed_value"] = html.escape(result["observed_value"])
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return html.escape(value) if isinstance(value, str) else value
+
+
 def _masked(value: Any, personal: bool) -> Any:
     if isinstance(value, list | tuple):
         return [_masked(v, personal) for v in value]
@@ -329,7 +389,7 @@ def _masked(value: Any, personal: bool) -> Any:
         return {k: _masked(v, personal) for k, v in value.items()}
     if value is None or isinstance(value, bool | int | float):
         return value
-    return mask_key_value(str(value)) if personal else mask_text(str(value))
+    return _printable(mask_key_value(str(value)) if personal else mask_text(str(value)))
 
 
 def mask_result(item: Any, suite: SuiteDeclaration) -> None:
@@ -355,7 +415,7 @@ def mask_result(item: Any, suite: SuiteDeclaration) -> None:
     result.pop("unexpected_index_query", None)  # pandas code quoting the values
 
 
-def check_outcome(check: CheckDeclaration, results: list, rows: int, docs_url: str | None) -> CheckOutcome:
+def check_outcome(check: CheckDeclaration, results: list, rows: int) -> CheckOutcome:
     """One check's verdict from its expectations' results."""
     findings = []
     problems = []
@@ -375,7 +435,10 @@ def check_outcome(check: CheckDeclaration, results: list, rows: int, docs_url: s
             "success": bool(item.success),
             "unexpected_count": item.result.get("unexpected_count"),
             "unexpected_examples": item.result.get("partial_unexpected_list", [])[:EXAMPLES],
-            "unexpected_rows": item.result.get("partial_unexpected_index_list", [])[:EXAMPLES],
+            # rows named by the suite's key (small frames); larger frames list pandas positions: left out
+            "unexpected_rows": [
+                row for row in item.result.get("partial_unexpected_index_list", [])[:EXAMPLES] if isinstance(row, dict)
+            ],
         }
         if "observed_value" in item.result:
             found["observed_value"] = _json_value(item.result["observed_value"])
@@ -386,9 +449,12 @@ def check_outcome(check: CheckDeclaration, results: list, rows: int, docs_url: s
         if not item.success:
             problems.append(_problem(found))
     passed = bool(results) and all(item.success for item in results)
-    details = f"{rows:,} rows: all expectations met" if passed else f"{rows:,} rows: " + " | ".join(problems)
+    if passed:
+        details = f"{rows:,} rows: all expectations met" if rows else "no rows to judge"
+    else:
+        details = f"{rows:,} rows: " + " | ".join(problems)
     metadata = {"rows": rows, "expectations": findings}
-    return CheckOutcome(check, passed, details, metadata, docs_url)
+    return CheckOutcome(check, passed, details, metadata)
 
 
 def _problem(found: dict) -> str:

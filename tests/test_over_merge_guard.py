@@ -136,6 +136,24 @@ def test_an_identity_or_customer_id_of_an_empty_marker_alone_is_refused(make_csv
     }
 
 
+@pytest.mark.parametrize("marker", ["\u200bnull", "Ｎｕｌｌ", "\u200dN/A\u200d", "\ufeffNULL", "ＮＵＬＬ"])
+def test_an_empty_marker_hidden_by_format_characters_or_full_width_is_one(marker, make_csv, run_import, query):
+    """Issue 13 item: over-merge guard — an empty marker behind a zero-width character or a BOM,
+    or typed full-width, is an empty cell as the plain one is (keys are compared made visible):
+    before, "\u200bnull" became the openid "null" and a later row carrying it was merged into
+    that customer, its name and mobile overwritten (found by the issue's probe)."""
+    header = ["姓名", "手机号码", "邮箱", "微信openid"]
+    first = run_import(make_csv([header, ["甲", "13700137001", "jia@x.cn", marker]]))
+    second = run_import(make_csv([header, ["乙", "13700137002", marker, marker], ["丙", marker, marker, marker]]))
+    assert (first["created"], second["created"], second["updated"], second["failed"]) == (1, 1, 0, 1)
+    assert query("SELECT count(*) FROM customer_identities") == [(0,)]
+    assert query("SELECT name, mobile, email FROM customers ORDER BY name") == [
+        ("乙", "13700137002", None),
+        ("甲", "13700137001", "jia@x.cn"),
+    ]
+    assert query("SELECT reason_code FROM import_failures") == [("placeholder_value",)]
+
+
 def test_the_dry_run_reports_placeholder_value_as_the_import_does(make_csv, dry_run, run_import):
     """Issue 13 item: over-merge guard — a dry run (the same SQL, nothing written) reports the
     placeholder rows as invalid with placeholder_value, as the import then records them."""

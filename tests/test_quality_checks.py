@@ -350,3 +350,77 @@ def test_data_docs_of_old_check_runs_are_removed(clean_home: Path) -> None:
     os.utime(old, (stale, stale))
     assert remove_old_data_docs(docs) == [old]
     assert not old.exists() and all(p.exists() for p in recent) and (docs / "index.html").is_file()
+
+
+def test_failure_files_with_formula_safe_cells_reconcile(paths: CdpPaths, make_csv) -> None:
+    """Issue 13 item: reconciliation counts a failure file as the write step wrote it: cells it
+    prefixed with ' (formula-safe) are not quotes (a sniffing reader counted 1 row of 2, and the
+    blocking check failed on a healthy warehouse: found by the issue's probe)."""
+    rows = [["姓名", "手机号码", "邮箱"], ["甲", "'13912345601", "bad@"], ["乙", "'13912345602", "bad2@"]]
+    summary = import_customer_file(make_csv(rows), CustomerImportSettings(), paths)
+    assert summary["failed"] == 2
+    outcome = outcomes_of(paths, "import_batches")["batch_failures_stored"]
+    assert outcome.passed, outcome.details
+
+
+def test_a_birthday_far_in_the_future_fails_its_check_and_nothing_else(home: CdpPaths) -> None:
+    """Issue 13 item: a date outside what pandas holds (9999-12-31 imports as a date) fails
+    customer_birthdays_not_future; the other checks still run (before: every check run crashed)."""
+    corrupt(
+        home,
+        "UPDATE customers SET birthday = DATE '9999-12-31' "
+        "WHERE customer_id = (SELECT min(customer_id) FROM customers)",
+        "UPDATE customers SET birthday = DATE '1000-01-01' "
+        "WHERE customer_id = (SELECT max(customer_id) FROM customers)",
+    )
+    outcomes = outcomes_of(home, "customers")
+    assert {n for n, o in outcomes.items() if not o.passed} == {"customer_birthdays_not_future"}
+
+
+def test_an_archive_changed_since_its_import_fails_the_sample_check_only(home: CdpPaths) -> None:
+    """Issue 13 item: sampling verification reads the archived original; one that changed since
+    its import fails its check with the reason, and every other check still reports (before: the
+    whole check run crashed)."""
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        batch, name = con.execute(
+            "SELECT batch_id, file_name FROM import_batches WHERE kind = 'customers' ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+    with (home.archive / batch / name).open("ab") as archived:
+        archived.write(b"x\n")
+    outcomes = {o.check.name: o for o in run_checks(home, today=TODAY)}
+    assert set(outcomes) == set(CHECKS)
+    assert {n for n, o in outcomes.items() if not o.passed} == {"customers_match_source"}
+    assert outcomes["customers_match_source"].details.startswith("could not be judged: ")
+
+
+def test_listed_values_cannot_inject_html_or_terminal_codes(home: CdpPaths) -> None:
+    """Issue 13 item: a failing value is HTML-escaped in the data docs and its control characters
+    written as escapes in the details (an order id of <img onerror> or ESC[31m; found by the
+    issue's probe)."""
+    corrupt(
+        home,
+        "UPDATE orders SET order_id = '<img src=x onerror=alert(1)>' "
+        "WHERE order_id IN (SELECT order_id FROM orders ORDER BY order_id LIMIT 2)",
+        "UPDATE orders SET order_id = chr(27) || '[31mRED' || chr(10) || 'fake' "
+        "WHERE order_id = (SELECT min(order_id) FROM orders)",  # a digit sorts before <
+    )
+    outcomes = outcomes_of(home, "orders")
+    assert not outcomes["order_ids_unique"].passed  # the two orders now share the id: listed
+    outcome = outcomes["order_statuses_accepted"]
+    assert not outcome.passed
+    assert "\x1b" not in outcome.details and "\n" not in outcome.details
+    assert "\\x1b[31mRED\\x0afake" in outcome.details
+    orders_pages = (home.home / "data_docs" / "validations" / "orders").rglob("*.html")
+    pages = "".join(page.read_text(encoding="utf-8") for page in orders_pages)
+    assert "<img src=x" not in pages and "&lt;img src=x" in pages
+
+
+def test_cdp_check_without_a_warehouse_is_the_environments_fault(tmp_path: Path) -> None:
+    """Issue 13 item: ``cdp check`` before any import exits 3 with one line, as ``cdp sql`` does
+    (it judged an empty warehouse and passed)."""
+    done = cdp_command(tmp_path / "cdp", "check")
+    assert done.returncode == 3 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"cdp: error: {tmp_path / 'cdp' / 'warehouse.duckdb'}: no warehouse yet: nothing has been imported "
+        "(cdp import customers FILE)"
+    ]

@@ -13,6 +13,7 @@ from dagster_project.cli.exit_codes import EXIT_CHECK_FAILED
 
 
 def check_warehouse(args: argparse.Namespace) -> int:
+    from cdp_pipeline.errors import EnvironmentFault
     from cdp_pipeline.settings import CdpPaths
     from dagster_project.cli.runner import _dagster_stderr, _replay, _run_failure
     from dagster_project.defs.warehouse.checks import CHECKS_JOB
@@ -20,6 +21,10 @@ def check_warehouse(args: argparse.Namespace) -> int:
     from dagster_project.loading import run_defs
 
     paths = CdpPaths.from_env().ensure()
+    if not paths.warehouse.exists():
+        raise EnvironmentFault(
+            str(paths.warehouse), "no warehouse yet: nothing has been imported (cdp import customers FILE)"
+        )
     instance = local_instance(paths)
     recover_dead_runs(instance, paths)
     run_id = str(uuid.uuid4())
@@ -58,6 +63,7 @@ def check_row(evaluation, job) -> dict:
         "blocking": declared.blocking,
         "severity": declared.severity,
         "data_docs": docs.value if docs is not None else None,
+        **({"data_docs_error": metadata["data_docs_error"].value} if "data_docs_error" in metadata else {}),
     }
 
 
@@ -78,4 +84,5 @@ def describe_checks(rows: list[dict]) -> str:
     docs = next((r["data_docs"] for r in rows if r["data_docs"]), None)
     if docs:
         lines.append(f"data docs: {docs.split('/validations/')[0]}/index.html")
+    lines += sorted({r["data_docs_error"] for r in rows if "data_docs_error" in r})
     return "\n".join(lines)

@@ -84,11 +84,20 @@ CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(visible
 -- cdp_pipeline.warehouse.macros_sql (declared there once; the screen is derived from them too).
 -- Only short cells are matched (a length check first, then the first character, which can only
 -- be a marker's first character in either case or one of the four spaces: most cells skip the
--- regular expression, which every cell of a row went through).
+-- regular expression, which every cell of a row went through). A marker hidden by format
+-- characters (a zero-width space, a BOM) or typed full-width (Ｎｕｌｌ) is the marker once made
+-- visible, as keys are compared (visible_key): otherwise "\u200bnull" became the openid "null" and
+-- matched every row carrying it (issue 13's probe). Only a short non-ASCII cell is made visible.
+CREATE OR REPLACE MACRO empty_marker_text(t) AS
+    regexp_full_match(t, '(?i)[ \t\x{A0}\x{3000}]*(?:{empty_marker_pattern})[ \t\x{A0}\x{3000}]*');
 CREATE OR REPLACE MACRO without_placeholder(raw) AS
     CASE WHEN strlen(raw) <= {empty_marker_max_bytes} AND unicode(raw) IN ({empty_marker_first_characters})
-              AND regexp_full_match(raw, '(?i)[ \t\x{A0}\x{3000}]*(?:{empty_marker_pattern})[ \t\x{A0}\x{3000}]*')
-         THEN NULL ELSE raw END;
+              AND empty_marker_text(raw)
+         THEN NULL
+         WHEN strlen(raw) <= 4 * {empty_marker_max_bytes} AND strlen(raw) <> length(raw)
+              AND empty_marker_text(visible_key(raw))
+         THEN NULL
+         ELSE raw END;
 -- A key cell that held an empty marker (emptied above): a row left with no key by one fails
 -- placeholder_value, not missing_key (data_contracts/customer_rows.py).
 CREATE OR REPLACE MACRO is_empty_marker(raw) AS raw IS NOT NULL AND without_placeholder(raw) IS NULL;

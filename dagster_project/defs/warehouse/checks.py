@@ -53,6 +53,8 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     }
     if outcome.data_docs:
         metadata["data_docs"] = dg.MetadataValue.url(outcome.data_docs)
+    if "data_docs_error" in outcome.metadata:
+        metadata["data_docs_error"] = outcome.metadata["data_docs_error"]
     return dg.AssetCheckResult(
         check_name=check.name,
         asset_key=check.asset,
