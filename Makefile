@@ -26,6 +26,7 @@ demo: setup
 		--items $(CDP_HOME)/demo/tmall/ExportOrderDetailList201709010000.csv --tag tmall --group "Tmall buyers"
 	$(BIN)/cdp batches
 	$(BIN)/cdp overview
+	$(BIN)/cdp check
 	$(BIN)/cdp sql "SELECT customer_id, name, mobile, city, created_at FROM customers ORDER BY customer_id LIMIT 5"
 	@echo
 	@echo "Open the Dagster UI on the same state:  make ui   (then http://127.0.0.1:3000)"

@@ -10,6 +10,8 @@ samples the process): ``python bench/probe.py COMMAND ...``; each prints one JSO
 - ``sensor HOME``: two ticks of ``customer_inbox_sensor`` over ``HOME/inbox/customers``.
 - ``baseline CSV DB``: the hand-written DuckDB import (``bench/baseline.sql``) of CSV into DB, a
   copy of the base warehouse; timed inside the process, with its counts.
+- ``checks HOME``: the data-quality suites (issue 13) on HOME's warehouse, one suite at a time
+  in one process: great-expectations' import, then each suite's seconds and its frame's rows.
 - ``inbox-drop HOME FILE...``: the files dropped together into ``HOME/inbox/customers``, imported
   as production does (``dagster-daemon``: the sensor requests the runs, the queue launches them);
   wall time from the first launch to the last run's end, and each run's steps from its event log.
@@ -293,6 +295,32 @@ def dagster_steps() -> dict:
     }
 
 
+def checks(home: str) -> dict:
+    """Each suite of data_contracts/expectation_suites.yaml run alone on HOME's warehouse, after
+    great-expectations' import and its first validation (both timed apart)."""
+    from cdp_pipeline.quality import run_checks, suite_declarations
+    from cdp_pipeline.settings import CdpPaths
+
+    began = time.perf_counter()
+    import great_expectations  # noqa: F401
+
+    result: dict = {"import_seconds": round(time.perf_counter() - began, 3), "suites": {}}
+    # great-expectations' first validation loads its expectations and renderers (~1.5 s): paid
+    # once per check run, timed apart on the smallest suite
+    began = time.perf_counter()
+    run_checks(CdpPaths(Path(home)), ["import_batches"])
+    result["first_validation_seconds"] = round(time.perf_counter() - began, 3)
+    for suite in suite_declarations():
+        began = time.perf_counter()
+        outcomes = run_checks(CdpPaths(Path(home)), [suite.suite])
+        result["suites"][suite.suite] = {
+            "seconds": round(time.perf_counter() - began, 3),
+            "rows": outcomes[0].metadata["rows"],
+            "passed": all(o.passed for o in outcomes),
+        }
+    return result
+
+
 def sensor(home: str) -> dict:
     """Tick 1 looks at the files; tick 2 (size and mtime unchanged) hashes them and requests runs."""
     began = time.perf_counter()
@@ -515,6 +543,7 @@ def main(argv: list[str]) -> None:
         "sensor": sensor,
         "baseline": baseline,
         "inbox-drop": inbox_drop,
+        "checks": checks,
     }
     print(json.dumps(functions[command](*args), ensure_ascii=False, default=str))
 

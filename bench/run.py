@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -55,10 +56,11 @@ class Measured:
     stdout: str
     stderr: str
 
-    def json(self) -> dict:
-        """The last line of stdout that is a JSON object (cdp and probe.py print one)."""
+    def json(self) -> Any:
+        """The last line of stdout that is a JSON object (cdp and probe.py print one), or records
+        (``cdp check --json``)."""
         for line in reversed(self.stdout.strip().splitlines()):
-            if line.startswith("{"):
+            if line.startswith(("{", "[")):
                 return json.loads(line)
         return {}
 
@@ -292,8 +294,9 @@ class Bench:
 
     # -- cases --
 
-    def run_import(self, name: str, rows: int, args: list[str], target: dict | None) -> dict:
-        """One ``cdp import ... --json`` on a fresh copy of the base, then its run's step durations."""
+    def run_import(self, name: str, rows: int, args: list[str], target: dict | None, keep: bool = False) -> dict:
+        """One ``cdp import ... --json`` on a fresh copy of the base, then its run's step durations;
+        ``keep``: its home stays (``home`` in the case) for a later case to read."""
         home = self.fresh_home(name)
         measured = measure([str(CDP), "import", *args, "--json"], self.env(home), self.work)
         report = measured.json() if measured.returncode == 0 else {}
@@ -307,7 +310,10 @@ class Bench:
             extra["dagster"] = steps
         if not ok:
             extra["error"] = measured.error() or f"status {report.get('status')!r}"
-        self.drop_home(home)
+        if keep:
+            extra["home"] = str(home)
+        else:
+            self.drop_home(home)
         return self.add(name, rows, measured.seconds, measured.peak_rss_mib, target, ok=ok, **extra)
 
     def run_baseline(self, rows: int, ours: dict) -> dict:
@@ -360,8 +366,9 @@ class Bench:
 
         main = self.run_import(
             f"import_{label}_utf8", rows, ["customers", str(self.files[f"csv{rows}"])],
-            self.sized({"seconds": 20, "rss_mib": 2048}),
+            self.sized({"seconds": 20, "rss_mib": 2048}), keep=True,
         )  # fmt: skip
+        self.run_quality(rows, Path(main.pop("home")))
         baseline = self.run_baseline(rows, main)
         main["baseline_seconds"] = baseline["seconds"]
         marginal = main["seconds"] - one_seconds
@@ -410,6 +417,37 @@ class Bench:
             big = ["customers", str(self.files["big"])]
             self.run_import(f"import_{fmt_rows(self.big_rows)}_utf8", self.big_rows, big,
                             self.sized({"seconds": 180, "rss_mib": 4096}))  # fmt: skip
+
+    def run_quality(self, rows: int, home: Path) -> None:
+        """The data-quality checks (issue 13) on the warehouse the main import left (the base and
+        its batch): each suite alone (``probe.py checks``), the customers suite judged against
+        "a few seconds" at the issue's size; then the whole ``cdp check --json`` command."""
+        label = fmt_rows(rows)
+        measured = self.probe(home, "checks", str(home))
+        result = measured.json() if measured.returncode == 0 else {}
+        suites = result.get("suites", {})
+        customers = suites.get("customers", {})
+        per_million = customers["seconds"] / (customers["rows"] / 1e6) if customers.get("rows") else None
+        self.add(
+            f"checks_customers_suite_{label}", customers.get("rows"), customers.get("seconds"), measured.peak_rss_mib,
+            self.sized({"ratio_max": 5}), ok=bool(customers), suites=suites,
+            ratio=None if per_million is None else round(per_million, 2),
+            ge_import_seconds=result.get("import_seconds"),
+            what="the customers suite (ids, mobiles, emails, birthdays) on every stored customer (the base and the "
+            "import's new ones), in one process with great-expectations imported; ratio: seconds per 1M rows "
+            "(\"a few seconds\" for a 1M-row table); the other suites' seconds beside it",
+            **({"error": measured.error()} if measured.returncode else {}),
+        )  # fmt: skip
+        command = measure([str(CDP), "check", "--json"], self.env(home), self.work)
+        rows_out = command.json() if command.returncode in (0, 4) else []
+        self.add(
+            f"cdp_check_{label}", rows, command.seconds, command.peak_rss_mib, None,
+            ok=command.returncode == 0 and bool(rows_out), checks=len(rows_out),
+            failed=[r["check"] for r in rows_out if not r["passed"]],
+            what="cdp check: every suite, the source samples (re-reading the archived 1M-row file) and the data docs",
+            **({"error": command.error()} if command.returncode not in (0,) else {}),
+        )  # fmt: skip
+        self.drop_home(home)
 
     def run_matching(self, rows: int) -> None:
         """The four import steps timed one by one (no Dagster), then Splink on the same cleaned keys."""

@@ -15,7 +15,7 @@ import duckdb
 
 from cdp_pipeline.batch_writes import SHARED_TABLES, WritePlan
 from cdp_pipeline.batches import STAGING, ImportContext
-from cdp_pipeline.catalogue import Catalogue, ColumnMapping, map_headers
+from cdp_pipeline.catalogue import KEY_FIELDS, Catalogue, ColumnMapping, map_headers
 from cdp_pipeline.engine import ImportKind, KindNames, Staged, import_files, plan_import
 from cdp_pipeline.errors import FileRejected
 from cdp_pipeline.inbox import each_ready_file_alone
@@ -61,7 +61,16 @@ def _projection(mapping: ColumnMapping, catalogue: Catalogue) -> dict[str, str]:
         )
         or 'NULL::VARCHAR AS "none"'
     )
-    return {"field_cells": fields, "identity_cells": identities, "attribute_cells": attributes}
+    # Whether a key cell (customer ID, mobile, email, an identity) held an empty marker: such a
+    # row left without a key fails placeholder_value (data_contracts/over_merge_guard.yaml).
+    key_positions = [mapping.fields[f] for f in KEY_FIELDS if f in mapping.fields] + list(mapping.identities.values())
+    key_marker = " OR ".join(f"is_empty_marker(c{pos})" for pos in key_positions) or "FALSE"
+    return {
+        "field_cells": fields,
+        "identity_cells": identities,
+        "attribute_cells": attributes,
+        "key_marker_cell": f"coalesce({key_marker}, FALSE)",
+    }
 
 
 def stage_customer_file(

@@ -66,3 +66,13 @@ def preview_cell(text: str) -> str:
 def preview_rows(rows: list[dict]) -> list[dict]:
     """Rows of a preview (a few, never a file's) with every text cell as ``preview_cell`` shows it."""
     return [{key: preview_cell(cell) if isinstance(cell, str) else cell for key, cell in row.items()} for row in rows]
+
+
+def mask_key_value(text: str) -> str:
+    """A value of a personal column whatever its shape (a check lists the mobiles that are not
+    11 digits, the emails that are not addresses: ``mask_text`` would not recognise them):
+    its first three and last two characters around asterisks; a short value as asterisks only."""
+    if len(text) <= 6:
+        return "*" * len(text)
+    shown = f"{text[:3]}{'*' * min(len(text) - 5, 8)}{text[-2:]}"
+    return mask_text(shown)

@@ -15,6 +15,7 @@ import duckdb
 from cdp_pipeline.errors import environment_fault
 from cdp_pipeline.owner_only import make_owner_folder, owner_only_umask
 from cdp_pipeline.resources import sql_file
+from data_contracts.over_merge_guard import over_merge_guard
 
 LOCK_WAIT_SECONDS = 600.0
 
@@ -72,9 +73,17 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = Non
 
 
 @cache
+def macros_sql() -> str:
+    """sql/warehouse/macros.sql with the lists it is given filled in: the empty markers and the
+    placeholder values of data_contracts/over_merge_guard.yaml (declared there only)."""
+    return render_sql("macros", **over_merge_guard().macro_parts())
+
+
+@cache
 def sql_fingerprint() -> str:
-    """The SHA-256 of the schema and the macros as this code has them."""
-    return hashlib.sha256((sql_text("schema") + sql_text("macros")).encode()).hexdigest()
+    """The SHA-256 of the schema and the macros as this code has them (the macros as rendered: a
+    changed list in over_merge_guard.yaml applies them again, as a changed macro does)."""
+    return hashlib.sha256((sql_text("schema") + macros_sql()).encode()).hexdigest()
 
 
 def _applied_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -118,12 +127,12 @@ def prepare_connection(con: duckdb.DuckDBPyConnection, create_schema: bool = Tru
     when their SQL text changed); the macros alone on a read-only or scratch connection (inside
     the caller's transaction, if it opened one: a scratch step's)."""
     if not create_schema:
-        con.execute(sql_text("macros"))
+        con.execute(macros_sql())
         return con
     if _applied_fingerprint(con) != sql_fingerprint():
         con.execute(sql_text("schema"))
         drop_old_keys(con)
-        con.execute(sql_text("macros"))
+        con.execute(macros_sql())
         con.execute(
             "DELETE FROM cdp_sql_version; INSERT INTO cdp_sql_version VALUES ($f, now())", {"f": sql_fingerprint()}
         )

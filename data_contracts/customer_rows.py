@@ -15,25 +15,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-MOBILE = r"1[0-9]{10}"  # ASCII digits: Python's \d would also take ٠-٩ and other scripts' digits
-# An address as email-validator accepts it (tests/test_fuzz_normalisers.py checks it against that
-# library), over the cleaned, lower-cased text: a dot-atom local part of at most 64 characters;
-# a domain of at least two labels (letters, digits, inner hyphens, any non-ASCII letter), each at
-# most 63 characters, whose last label ends in a letter (or is non-ASCII) and is not a special-use
-# name (localhost, .local, .test, ...); at most 254 characters in all. Quoted local parts and [IP] literals are
-# refused, as email-validator refuses them by default.
-_ATOM = r"(?:[a-z0-9!#$%&'*+/=?^_`{|}~\-]|[^\x00-\x7f\s\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff])+"
-_LABEL_CHAR = r"[a-z0-9\u00c0-\U0010ffff]"
-_LABEL = rf"{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-){{0,61}}{_LABEL_CHAR})?"
-_SPECIAL_USE = r"\.(?:arpa|invalid|local|localhost|onion|test)$"
-EMAIL = (
-    rf"(?=.{{1,254}}$)(?=[^@]{{1,64}}@)(?!.*{_SPECIAL_USE})"
-    rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:(?!-)[a-z0-9-]*[a-z]|(?=[^.]*[^\x00-\x7f]){_LABEL})"
-)
-# The shape most addresses have, a strict subset of EMAIL without look-arounds, so RE2 runs it
-# (pyarrow, behind pandas' string methods: ~10x faster than Python's re on 1M addresses):
-# at most 64 characters before the @, labels of letters and digits, a last label of letters.
-COMMON_EMAIL = r"[a-z0-9_+-]{1,32}(?:\.[a-z0-9_+-]{1,31})?@(?:[a-z0-9]{1,40}\.){1,4}[a-z]{2,20}"
+from data_contracts.key_shapes import COMMON_EMAIL, EMAIL, MOBILE, SPECIAL_USE
+
+# The patterns live in data_contracts/key_shapes.py (imported without pandas); named here too.
+_SPECIAL_USE = SPECIAL_USE
 
 
 def is_email(values: pd.Series) -> pd.Series:
@@ -49,6 +34,21 @@ def parsed_when_filled(value: str, text: str):
     return lambda frame: frame[value].notna() | frame[text].isna()
 
 
+def has_key(frame: pd.DataFrame) -> pd.Series:
+    """A row names a customer by at least one key: customer ID, mobile, email or an identity."""
+    return (
+        frame["customer_id"].notna() | frame["mobile"].notna() | frame["email"].notna() | (frame["identity_count"] > 0)
+    )
+
+
+def no_placeholder_key(frame: pd.DataFrame) -> pd.Series:
+    """The over-merge guard (data_contracts/over_merge_guard.yaml): no key holds a listed
+    placeholder value (``placeholder_key``, found in SQL), and a row is not left without a key
+    because a key cell held an empty marker (``key_marker``): such a row is told why its key is
+    unusable rather than that it has none (missing_key)."""
+    return ~frame["placeholder_key"] & (has_key(frame) | ~frame["key_marker"])
+
+
 customer_row_contract = pa.DataFrameSchema(
     columns={
         "cells_ok": pa.Column(bool, pa.Check(lambda s: s, name="malformed_row")),
@@ -56,12 +56,12 @@ customer_row_contract = pa.DataFrameSchema(
         "mobile": pa.Column(str, pa.Check(lambda s: s.str.fullmatch(MOBILE), name="invalid_mobile"), nullable=True),
         "email": pa.Column(str, pa.Check(is_email, name="invalid_email"), nullable=True),
         "identity_count": pa.Column(int),
+        "key_marker": pa.Column(bool),
+        "placeholder_key": pa.Column(bool),
     },
     checks=[
-        pa.Check(
-            lambda f: f["customer_id"].notna() | f["mobile"].notna() | f["email"].notna() | (f["identity_count"] > 0),
-            name="missing_key",
-        ),
+        pa.Check(no_placeholder_key, name="placeholder_value"),
+        pa.Check(lambda f: has_key(f) | f["key_marker"], name="missing_key"),
         pa.Check(parsed_when_filled("birthday", "birthday_text"), name="invalid_date"),
         pa.Check(
             lambda f: (

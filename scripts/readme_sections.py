@@ -2,6 +2,8 @@
 
 - ``catalogue``: the demo file's header row, how the field catalogue maps each of its columns,
   and every column the catalogue knows (data_contracts/field_catalogue.yaml);
+- ``checks``: the data-quality checks, from data_contracts/expectation_suites.yaml (cdp_pipeline.quality):
+  each check, its table, whether it blocks, and what it guards;
 - ``diagram``: "How it works", one Mermaid diagram of kind → steps → tables, from the import
   kinds (cdp_pipeline.kinds): each kind's match steps, its write plan's steps and the steps every
   batch shares, each linked to the warehouse tables its SQL writes (cdp_pipeline.warehouse.step_tables).
@@ -28,6 +30,7 @@ from cdp_pipeline.batch_writes import shared_steps  # noqa: E402
 from cdp_pipeline.catalogue import Catalogue, map_headers  # noqa: E402
 from cdp_pipeline.engine import ImportKind, possible_write_plans  # noqa: E402
 from cdp_pipeline.kinds import KINDS  # noqa: E402
+from cdp_pipeline.quality import check_declarations  # noqa: E402
 from cdp_pipeline.resources import contract_text  # noqa: E402
 from cdp_pipeline.warehouse import step_tables  # noqa: E402
 from scripts.make_demo_files import HEADER as DEMO_HEADER  # noqa: E402
@@ -156,7 +159,20 @@ def diagram_section(kinds: tuple[ImportKind, ...] = KINDS) -> str:
     return "\n".join(lines)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"catalogue": catalogue_section, "diagram": diagram_section}
+def checks_section() -> str:
+    """One row per declared check: its name, table, kind (blocking, error or warning) and guard."""
+    lines = ["| check | table | when it fails | what it guards |", "| --- | --- | --- | --- |"]
+    for check in check_declarations():
+        verdict = "blocks" if check.blocking else ("warns" if check.severity == "warn" else "reports")
+        lines.append(f"| `{check.name}` | `{check.asset}` | {verdict} | {check.guards} |")
+    return "\n".join(lines)
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "catalogue": catalogue_section,
+    "checks": checks_section,
+    "diagram": diagram_section,
+}
 
 
 def with_sections(text: str, sections: dict[str, str]) -> str:

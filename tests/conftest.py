@@ -14,7 +14,7 @@ import pytest
 
 from cdp_pipeline.customer_import import import_customer_file, plan_customer_import
 from cdp_pipeline.settings import CdpPaths, CustomerImportSettings
-from cdp_pipeline.warehouse import connect, connect_read_only, sql_text
+from cdp_pipeline.warehouse import connect, connect_read_only, macros_sql
 
 
 def write_csv(path: Path, rows, encoding: str = "utf-8") -> Path:
@@ -145,7 +145,7 @@ def write_config(paths: CdpPaths):
 def macros():
     """An in-memory DuckDB with the cleaning macros: ``macros("normalize_mobile", value)``."""
     con = duckdb.connect()
-    con.execute(sql_text("macros"))
+    con.execute(macros_sql())
 
     def call(name: str, value):
         return con.execute(f"SELECT {name}(?::VARCHAR)", [value]).fetchone()[0]

@@ -623,7 +623,7 @@ def lines_in(rows: list[str], encodings: dict[int, str], default: str = "utf-8")
 def customer_rows(count: int) -> list[str]:
     surnames, given = "王李张刘陈杨黄赵吴周", "伟芳娜敏静丽强磊军洋"
     return ["姓名,手机号码,城市"] + [
-        f"{surnames[i % 10]}{given[i // 10 % 10]},{13800000000 + i},{'广州' if i % 2 else '北京'}" for i in range(count)
+        f"{surnames[i % 10]}{given[i // 10 % 10]},{13800000001 + i},{'广州' if i % 2 else '北京'}" for i in range(count)
     ]
 
 
@@ -690,7 +690,7 @@ def test_bad_gb18030_file_with_rows_valid_as_utf8_imports_them_right(folder, run
     """Issue 14 item 8: a genuine GBK file is not flagged for rows that happen to be valid UTF-8
     (short names like 郑伟, 谢强): they are read as GB18030 with the rest."""
     accidental = gbk_names_valid_as_utf8()
-    rows = customer_rows(40) + [f"{name},{13900000000 + i}," for i, name in enumerate(accidental)]
+    rows = customer_rows(40) + [f"{name},{13900000001 + i}," for i, name in enumerate(accidental)]
     valid_utf8 = [row for row in rows if not row.isascii() and _valid_utf8(row.encode("gbk"))]
     assert len(valid_utf8) >= len(accidental)  # lines of this file that are valid UTF-8 by accident
     path = folder / "gbk.csv"
@@ -707,7 +707,7 @@ def test_bad_gbk_file_valid_as_utf8_throughout_is_read_as_gb18030(folder, run_im
     accidental = gbk_names_valid_as_utf8()[:3]
     path = folder / "gbk_ascii_header.csv"
     path.write_bytes(
-        lines_in(["name,mobile"] + [f"{n},{13900000000 + i}" for i, n in enumerate(accidental)], {}, "gbk")
+        lines_in(["name,mobile"] + [f"{n},{13900000001 + i}" for i, n in enumerate(accidental)], {}, "gbk")
     )
     path.read_bytes().decode("utf-8")
     summary = run_import(path)
@@ -720,8 +720,8 @@ def test_bad_big5_file_with_rows_valid_as_utf8_imports_them_right(folder, run_im
     common = [bytes((lead, trail)).decode("big5") for lead in range(0xC2, 0xC6) for trail in range(0xA1, 0xC0)]
     accidental = [common[i] + common[i + 7] for i in range(0, 60, 6)]
     assert all(_valid_utf8(name.encode("big5hkscs")) for name in accidental)
-    rows = ["姓名,手机,城市"] + [f"陳大文{i},{13800000000 + i},臺北" for i in range(30)]
-    rows += [f"{name},{13900000000 + i}," for i, name in enumerate(accidental)]
+    rows = ["姓名,手机,城市"] + [f"陳大文{i},{13800000001 + i},臺北" for i in range(30)]
+    rows += [f"{name},{13900000001 + i}," for i, name in enumerate(accidental)]
     path = folder / "big5.csv"
     path.write_bytes(lines_in(rows, {}, default="big5hkscs"))
     summary = run_import(path)

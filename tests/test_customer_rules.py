@@ -241,7 +241,7 @@ def test_rule_matching_priority_customer_id_identity_mobile_email(seed, make_csv
             ["", "o2", "13800000003", "", "r3"],  # identity beats mobile
             ["", "", "13800000004", "e3@example.cn", "r4"],  # mobile beats email
             ["", "", "", "e5@example.cn", "r5"],  # email alone
-            ["", "oNew", "13900000000", "", "r6"],  # no match: created
+            ["", "oNew", "13900000006", "", "r6"],  # no match: created (13900000000 is a placeholder)
         ]
     )
     summary = run_import(path)

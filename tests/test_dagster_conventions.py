@@ -90,20 +90,30 @@ def test_overview_follows_each_profiles_materialization(cdp: CdpPaths) -> None:
     """Issue 11 item 4: ``customer_overview`` is requested by its automation condition once a
     materialization of ``customer_profiles`` (which every import run makes) is recorded in a
     real instance, and not again until the next one; the sensor that evaluates the condition
-    runs from the first start, and no run-status sensor or refresh job is left."""
+    runs from the first start, and no run-status sensor or refresh job is left. Issue 13: it
+    waits for the blocking checks of ``customers``, which its tick requests with it (one run:
+    a blocking check that fails there keeps the overview from being materialized)."""
     from dagster_project.definitions import defs
 
     instance = dg.DagsterInstance.get()
     overview = dg.AssetKey("customer_overview")
+    graph = defs.resolve_asset_graph()
+    on_customers = [key for key in graph.asset_check_keys if key.asset_key == dg.AssetKey("customers")]
+    assert any(graph.get_check_spec(key).blocking for key in on_customers)
 
     def tick(cursor=None) -> dg.EvaluateAutomationConditionsResult:
         return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
 
     first = tick()
     assert first.get_requested_partitions(overview) == set() and first.total_requested == 0
+    instance.report_runless_asset_event(dg.AssetMaterialization("customers"))
     instance.report_runless_asset_event(dg.AssetMaterialization("customer_profiles"))
     second = tick(first.cursor)
-    assert second.total_requested == 1 and second.get_num_requested(overview) == 1
+    assert second.get_num_requested(overview) == 1 and second.total_requested == 1 + len(on_customers)
+    for key in on_customers:  # what the requested run records
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=True)
+        )
     third = tick(second.cursor)
     assert third.total_requested == 0
     instance.report_runless_asset_event(dg.AssetMaterialization("customer_profiles"))
@@ -117,6 +127,7 @@ def test_overview_follows_each_profiles_materialization(cdp: CdpPaths) -> None:
     assert sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")) == [
         "customer_import",
         "tmall_import",
+        "warehouse_checks",
     ]
 
 

@@ -151,7 +151,9 @@ def test_profile_assets_materialize_table_overview_and_chart(cdp: CdpPaths, defs
     assert metadata["customers"].value == customers
     assert rows(cdp, "SELECT count(*) FROM customer_profiles") == [(customers,)]
     automation = defs.resolve_assets_def("customer_overview").automation_conditions_by_key
-    assert automation[dg.AssetKey("customer_overview")] == dg.AutomationCondition.eager()
+    assert automation[dg.AssetKey("customer_overview")] == (
+        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    )
 
 
 def test_tmall_sensor_requests_the_good_pair_beside_a_bad_sidecar(cdp: CdpPaths, defs) -> None:

@@ -472,7 +472,7 @@ def test_a_dry_run_spills_under_cdp_home_work_and_leaves_nothing(paths, make_csv
     monkeypatch.setattr(engine, "match_rows", spying)
     plan = dry_run(make_csv([["手机号码"], ["13800138000"]]))
     assert plan["would_create"] == 1
-    (spill, limit), = seen
+    ((spill, limit),) = seen
     assert Path(spill).parent == paths.work and Path(spill).name.startswith("dry-run-")
     assert limit != "" and not Path(spill).exists()
     assert not any(paths.work.iterdir())

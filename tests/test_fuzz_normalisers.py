@@ -29,8 +29,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from cdp_pipeline.readers import SEP_LINE, StagedFile, plain_utf8_counts, stage_file, write_normalized_csv
-from cdp_pipeline.warehouse import sql_text
+from cdp_pipeline.warehouse import macros_sql, sql_text
 from data_contracts.customer_rows import EMAIL, MOBILE, is_email
+from data_contracts.over_merge_guard import over_merge_guard
 
 FAST = fuzz_settings(40)
 SLOW = fuzz_settings(25)
@@ -126,7 +127,7 @@ Where the email cleaning + contract deliberately differ from email-validator (ch
 @pytest.fixture(scope="module")
 def duck():
     con = duckdb.connect()
-    con.execute(sql_text("macros"))
+    con.execute(macros_sql())
     yield con
     con.close()
 
@@ -1091,12 +1092,14 @@ def test_xlsx_reader_loses_no_cell(tmp_path_factory, rows):
 _contract_mobile = st.one_of(
     st.none(),
     st.from_regex(r"1[0-9]{10}", fullmatch=True),
+    st.sampled_from(over_merge_guard().placeholder_mobiles),
     st.text(alphabet="0123456789１٣+ \n", min_size=9, max_size=13),
 )
 _contract_email = st.one_of(
     st.none(),
     st.builds(lambda a, b, c: f"{a}@{b}.{c}", _near_common_local, _near_common_domain, _near_common_tld),
     st.sampled_from(["a@b.cn\n", "A@b.cn", "a@b.cn ", "ａ@b.cn", "a@b", "@b.cn", "a@b.c0m"]),
+    st.sampled_from(over_merge_guard().placeholder_emails),
 )
 _maybe_text = st.one_of(st.none(), st.just("x"))
 _contract_row = st.fixed_dictionaries(
@@ -1113,6 +1116,7 @@ _contract_row = st.fixed_dictionaries(
         "employees": st.one_of(st.none(), st.just(2)),
         "identity_count": st.integers(0, 2),
         "is_empty": st.booleans(),
+        "key_marker": st.booleans(),
     }
 )
 
@@ -1120,7 +1124,7 @@ _contract_row = st.fixed_dictionaries(
 _PASSING_ROW = {
     "cells_ok": True, "customer_id": None, "mobile": "13800138000", "email": "a@b.cn", "birthday_text": "x",
     "birthday": dt.date(2000, 1, 1), "points_text": "x", "points": 1, "employees_text": "x", "employees": 2,
-    "identity_count": 0, "is_empty": False,
+    "identity_count": 0, "is_empty": False, "key_marker": False,
 }  # fmt: skip
 # A passing row, then each check failed alone (the first row is always judged, so it passes).
 _EDGE_ROWS = [
@@ -1132,6 +1136,8 @@ _EDGE_ROWS = [
             {"email": "a@b"}, {"email": "a@b.test"}, {"email": "A@b.cn"}, {"email": "a@b.cn\n"},
             {"mobile": None, "email": None}, {"mobile": None, "email": None, "identity_count": 1},
             {"birthday": None}, {"points": None}, {"employees": None}, {"birthday_text": None, "birthday": None},
+            {"mobile": "13800000000"}, {"email": "test@test.com"}, {"key_marker": True},
+            {"mobile": None, "email": None, "key_marker": True},
         )
     ),
     _PASSING_ROW,
@@ -1151,6 +1157,7 @@ def test_contract_is_given_every_row_it_might_fail(rows):
     frame = pd.DataFrame(rows).assign(row_number=range(2, len(rows) + 2))
     con = duckdb.connect()
     try:
+        con.execute(macros_sql())
         con.execute("ATTACH ':memory:' AS staging")
         con.register("generated", frame)
         con.execute(
@@ -1158,7 +1165,7 @@ def test_contract_is_given_every_row_it_might_fail(rows):
             "customer_id::VARCHAR AS customer_id, mobile::VARCHAR AS mobile, email::VARCHAR AS email, "
             "birthday_text::VARCHAR AS birthday_text, birthday::DATE AS birthday, points_text::VARCHAR AS points_text, "
             "points::BIGINT AS points, employees_text::VARCHAR AS employees_text, employees::BIGINT AS employees, "
-            "identity_count FROM generated"
+            "identity_count, key_marker FROM generated"
         )
         con.execute(
             "CREATE TABLE staging.customer_row_identities AS SELECT row_number, 'openid' AS identity_type, "

@@ -58,7 +58,7 @@ def test_sql_stems_are_unique_across_the_layers() -> None:
     paths = sorted((REPO / "sql").rglob("*.sql"))
     assert len({path.stem for path in paths}) == len(paths) == len(sql_files())
     assert {path.parent.relative_to(REPO) for path in paths} == {
-        Path("sql", layer) for layer in ("warehouse", "staging", "matching", "writes", "queries")
+        Path("sql", layer) for layer in ("warehouse", "staging", "matching", "writes", "queries", "checks")
     }
     assert sql_file("customer_matches") == sql_files()["customer_matches"]
     with pytest.raises(KeyError, match="no SQL file nowhere.sql"):

@@ -68,7 +68,6 @@ def test_a_partition_key_never_shows_a_mobile(tmp_path: Path) -> None:
         assert "0013" not in key, (name, key)
 
 
-
 def test_a_renamed_inbox_file_is_not_blocked_by_its_failed_run(cdp: CdpPaths) -> None:
     """Issue 11 item 3: a file renamed in the inbox after the sensor requested its run fails that
     run ("is gone"), through no fault of its bytes. The renamed file must be imported on a later

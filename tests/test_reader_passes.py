@@ -21,9 +21,7 @@ PIECES = [
     b"\r", b"\n", b"\r\n", b"a", b",", b'"', b"\x02", "张伟".encode("gb18030"), "张伟".encode(),
     "郑伟".encode("gbk"), "張".encode("big5"), "ü".encode(), b"\xff", b"\xe5",
 ]  # fmt: skip
-FILES = st.tuples(
-    st.booleans(), st.lists(st.sampled_from(PIECES), max_size=40), st.sampled_from([1, 2, 3, 5, 16])
-)
+FILES = st.tuples(st.booleans(), st.lists(st.sampled_from(PIECES), max_size=40), st.sampled_from([1, 2, 3, 5, 16]))
 
 
 def _outcome(write, src, dst, encoding):

@@ -1016,10 +1016,10 @@ TMALL_ADDRESSES = [
 
 def test_rule_tmall_cleaning_shortcuts_match_the_full_cleaning() -> None:
     """The shortcuts of tmall_text and of the address split give what the general path gives."""
-    from cdp_pipeline.warehouse import sql_text
+    from cdp_pipeline.warehouse import macros_sql
 
     con = duckdb.connect()
-    con.execute(sql_text("macros"))
+    con.execute(macros_sql())
     full = "list_filter([tmall_unwrapped(v)], lambda t: lower(t) NOT IN ('', 'null', 'nan'))[1]"
     rows = con.execute(f"SELECT v, tmall_text(v), {full} FROM unnest($v::VARCHAR[]) t(v)", {"v": TMALL_CELLS})
     cleaned = rows.fetchall()

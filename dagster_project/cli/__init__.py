@@ -7,7 +7,8 @@ Heavy modules are imported inside the commands, so ``cdp --help`` starts quickly
 Exit codes: 0 done (a warning may be on stderr); 2 the input was refused (a rejected file, an
 ``--out`` path, a query, an unknown batch: fix the input); 3 the machine or CDP_HOME is at fault
 (disk full, a file-size limit, a damaged or read-only warehouse, Dagster's storage unwritable,
-no warehouse yet: fix the environment, then run the same command again); 1 an unexpected error
+no warehouse yet: fix the environment, then run the same command again); 4 ``cdp check`` found a
+blocking data-quality check failing (the warehouse needs looking at); 1 an unexpected error
 (a traceback: a bug to report). Every refusal and fault is one line on stderr.
 """
 
@@ -19,7 +20,7 @@ import logging
 import os
 import sys
 
-from dagster_project.cli import queries, runner
+from dagster_project.cli import checks, queries, runner
 from dagster_project.cli.exit_codes import EXIT_ENVIRONMENT, EXIT_REJECTED, Refused
 from dagster_project.cli.parser import build_parser
 
@@ -57,6 +58,7 @@ COMMANDS = {
     ("overview", None): queries.show_overview,
     ("failures", None): queries.export_failures,
     ("sql", None): queries.run_sql_query,
+    ("check", None): checks.check_warehouse,
 }
 
 

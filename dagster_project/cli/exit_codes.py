@@ -5,6 +5,7 @@ from __future__ import annotations
 
 EXIT_REJECTED = 2
 EXIT_ENVIRONMENT = 3
+EXIT_CHECK_FAILED = 4
 
 
 class Refused(Exception):

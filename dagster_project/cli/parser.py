@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     failures.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (a regular file only)")
 
+    check = commands.add_parser(
+        "check", help="run every data-quality check on the warehouse (exit 4 when a blocking one fails)"
+    )
+    check.add_argument("--json", action="store_true", help="print the checks as JSON records")
+
     sql = commands.add_parser("sql", help="run a read-only query on the warehouse and print the result")
     sql.add_argument("query", help='one SELECT (or SHOW, DESCRIBE, EXPLAIN, PRAGMA), e.g. "SHOW TABLES"')
     sql.add_argument("--json", action="store_true", help="print the rows as JSON records")

@@ -8,7 +8,7 @@
 CREATE OR REPLACE TABLE {staging}.tmall_order_candidates AS
 WITH valid AS (
     SELECT r.row_number, r.order_id, r.status, r.receiver_name, r.receiver_mobile, r.province, r.city,
-           r.mobile_masked, r.mobile_valid
+           r.mobile_masked, r.mobile_placeholder, r.mobile_valid
     FROM {staging}.tmall_order_rows r
     WHERE NOT r.is_empty
       AND NOT EXISTS (SELECT 1 FROM {staging}.contract_failures f WHERE f.row_number = r.row_number)
@@ -28,6 +28,7 @@ SELECT
     v.province,
     v.city,
     v.mobile_masked,
+    v.mobile_placeholder,
     v.mobile_valid,
     o.order_id IS NOT NULL AS known,
     o.customer_id AS known_customer_id,

@@ -3,10 +3,12 @@
 -- receiver's mobile finds its one customer or the new customer made for it; a masked mobile
 -- (138****5678) matches only when exactly one customer — in the base or new from this file's
 -- unmasked mobiles, so row order does not matter — has those visible digits and the receiver's
--- name.
+-- name. A receiver mobile that is a listed placeholder (13800000000) finds and makes no buyer: the
+-- order fails placeholder_value, and no stored customer whose mobile is one is a masked match.
 CREATE OR REPLACE TABLE {staging}.tmall_order_decisions AS
 WITH masked_candidates AS (
-    SELECT customer_id, mobile, name FROM customers WHERE mobile IS NOT NULL AND name IS NOT NULL
+    SELECT customer_id, mobile, name FROM customers
+    WHERE mobile IS NOT NULL AND name IS NOT NULL AND NOT placeholder_mobile(mobile)
     UNION ALL
     SELECT customer_id, mobile, name FROM {staging}.tmall_new_customers
 ),
@@ -27,6 +29,7 @@ SELECT
         WHEN NOT o.accepted THEN 'status_not_accepted'
         WHEN o.mobile_masked AND coalesce(mm.n, 0) <> 1 THEN 'masked_mobile_unmatched'
         WHEN o.mobile_masked THEN NULL
+        WHEN o.mobile_placeholder THEN 'placeholder_value'
         WHEN NOT o.mobile_valid THEN 'missing_mobile'
         WHEN o.mobile_owners > 1 THEN 'ambiguous_match'
     END AS failure,

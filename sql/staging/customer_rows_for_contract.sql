@@ -7,9 +7,15 @@
 -- checks that a filtered row never fails it. Every other row, and the first row always (so the
 -- contract's column and dtype checks run on every file), goes to the contract, which alone
 -- decides failures and their reason codes.
+-- placeholder_key (the over-merge guard): the mobile or email is a listed placeholder value
+-- (placeholder_mobile, placeholder_email: data_contracts/over_merge_guard.yaml): such a row always
+-- goes to the contract. key_marker (a key cell held an empty marker) fails a row only when it
+-- has no key, and a row without one goes anyway.
 SELECT r.row_number, r.cells_ok, r.customer_id, r.mobile, r.email,
        r.birthday_text, r.birthday, r.points_text, r.points, r.employees_text, r.employees,
-       coalesce(i.identity_count, 0) AS identity_count
+       coalesce(i.identity_count, 0) AS identity_count,
+       r.key_marker,
+       placeholder_mobile(r.mobile) OR placeholder_email(r.email) AS placeholder_key
 FROM {staging}.customer_rows r
 LEFT JOIN (SELECT row_number, count(*)::BIGINT AS identity_count
            FROM {staging}.customer_row_identities GROUP BY row_number) i USING (row_number)
@@ -18,6 +24,7 @@ WHERE NOT r.is_empty
       r.row_number = (SELECT min(f.row_number) FROM {staging}.customer_rows f WHERE NOT f.is_empty)
       OR NOT coalesce(
           r.cells_ok
+          AND NOT (placeholder_mobile(r.mobile) OR placeholder_email(r.email))
           AND (r.mobile IS NULL OR regexp_full_match(r.mobile, '1[0-9]{10}'))
           AND (r.email IS NULL
                OR (regexp_full_match(r.email, '[a-z0-9_+-]{1,32}(?:\.[a-z0-9_+-]{1,31})?@(?:[a-z0-9]{1,40}\.){1,4}[a-z]{2,20}')  -- noqa: LT05

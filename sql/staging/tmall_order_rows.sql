@@ -2,6 +2,9 @@
 -- ="...", apostrophes and null markers gone, money and times parsed, the receiver's mobile
 -- normalised as in customer import (a masked 138****5678 kept as shown), province and city
 -- taken from the address (广东省 广州市 越秀区 ...). {field_cells} maps template columns to fields.
+-- mobile_placeholder: the mobile is a listed placeholder value (13800000000: placeholder_mobile,
+-- data_contracts/over_merge_guard.yaml); mobile_valid: a mobile a buyer can be found or made by,
+-- 11 digits from 1 and no placeholder (a masked 138****0000 is neither).
 -- Each cell is unwrapped once (texts); parsing works on the unwrapped text. The original cells
 -- stay in order_file_rows (failures read them there).
 -- The cells c0, c1, ... are carried along (as columns, which costs nothing) rather than as one
@@ -58,7 +61,9 @@ located AS (
 SELECT
     * EXCLUDE (province, second_part),
     regexp_full_match(coalesce(receiver_mobile, ''), '1\d{2}\*{4}\d{4}') AS mobile_masked,
-    regexp_full_match(coalesce(receiver_mobile, ''), '1\d{10}') AS mobile_valid,
+    placeholder_mobile(receiver_mobile) AS mobile_placeholder,
+    regexp_full_match(coalesce(receiver_mobile, ''), '1\d{10}') AND NOT placeholder_mobile(receiver_mobile)
+        AS mobile_valid,
     province,
     CASE WHEN province IS NOT NULL THEN address_part_city(second_part) END AS city
 FROM located;

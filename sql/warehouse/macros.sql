@@ -79,13 +79,36 @@ CREATE OR REPLACE MACRO normalize_email(raw) AS nullif(lower(strip_space(visible
 -- A cell that only says "no value" (NULL, null, \N, None, N/A, #N/A, 无, 空: what database tools,
 -- scripts and hand-made lists write for a missing value) is an empty cell: otherwise a NULL mobile
 -- fails a row that has a valid email, and an openid column of "null" makes every such row one
--- identity. Not "NaN" or "Nil": they are also given names (Nan, 楠). Only short cells are matched
--- (a length check first, then the first character, which can only be n, N, #, \, 无, 空 or one of
--- the four spaces: most cells skip the regular expression, which every cell of a row went through).
+-- identity. Not "NaN" or "Nil": they are also given names (Nan, 楠). The words are the
+-- empty_markers of data_contracts/over_merge_guard.yaml, filled in below (the braced names) by
+-- cdp_pipeline.warehouse.macros_sql (declared there once; the screen is derived from them too).
+-- Only short cells are matched (a length check first, then the first character, which can only
+-- be a marker's first character in either case or one of the four spaces: most cells skip the
+-- regular expression, which every cell of a row went through). A marker hidden by format
+-- characters (a zero-width space, a BOM) or typed full-width (Ｎｕｌｌ) is the marker once made
+-- visible, as keys are compared (visible_key): otherwise "\u200bnull" became the openid "null" and
+-- matched every row carrying it (issue 13's probe). Only a short non-ASCII cell is made visible.
+CREATE OR REPLACE MACRO empty_marker_text(t) AS
+    regexp_full_match(t, '(?i)[ \t\x{A0}\x{3000}]*(?:{empty_marker_pattern})[ \t\x{A0}\x{3000}]*');
 CREATE OR REPLACE MACRO without_placeholder(raw) AS
-    CASE WHEN strlen(raw) <= 16 AND unicode(raw) IN (110, 78, 35, 92, 26080, 31354, 32, 9, 160, 12288)
-              AND regexp_full_match(raw, '(?i)[ \t\x{A0}\x{3000}]*(?:null|none|n/a|#n/a|\\n|无|空)[ \t\x{A0}\x{3000}]*')
-         THEN NULL ELSE raw END;
+    CASE WHEN strlen(raw) <= {empty_marker_max_bytes} AND unicode(raw) IN ({empty_marker_first_characters})
+              AND empty_marker_text(raw)
+         THEN NULL
+         WHEN strlen(raw) <= 4 * {empty_marker_max_bytes} AND strlen(raw) <> length(raw)
+              AND empty_marker_text(visible_key(raw))
+         THEN NULL
+         ELSE raw END;
+-- A key cell that held an empty marker (emptied above): a row left with no key by one fails
+-- placeholder_value, not missing_key (data_contracts/customer_rows.py).
+CREATE OR REPLACE MACRO is_empty_marker(raw) AS raw IS NOT NULL AND without_placeholder(raw) IS NULL;
+
+-- Key values that identify no one (the over-merge guard): the placeholder_values of
+-- data_contracts/over_merge_guard.yaml, as cleaned (normalize_mobile, normalize_email). A row
+-- or an order holding one is refused with placeholder_value rather than matched or merged.
+CREATE OR REPLACE MACRO placeholder_mobile(mobile) AS
+    mobile IS NOT NULL AND list_contains({placeholder_mobiles}, mobile);
+CREATE OR REPLACE MACRO placeholder_email(email) AS
+    email IS NOT NULL AND list_contains({placeholder_emails}, email);
 
 -- Plain text: trimmed, empty means absent (an empty cell never erases a stored value).
 CREATE OR REPLACE MACRO clean_text(raw) AS nullif(strip_space(visible_text(raw)), '');

@@ -3,8 +3,9 @@
 Every import run materializes ``customer_profiles`` (its write transaction rebuilds the profiles
 of the batch's customers); the overview's eager automation condition requests it once that
 materialization lands and no import that writes the profiles is still in progress, so a burst of
-imports is followed by one overview. ``defs/shared/automation.py`` evaluates the condition from the
-first start."""
+imports is followed by one overview; and only once the blocking checks of the customers table
+passed on it (defs/warehouse/checks.py): a base whose customer IDs are not unique is not summarised.
+``defs/shared/automation.py`` evaluates the condition from the first start."""
 
 import base64
 
@@ -21,10 +22,11 @@ GROUP = "profiles"
 @dg.asset(
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
-    deps=["customer_profiles"],
+    # customers too: the profiles summarise its customers, and its blocking checks must pass first
+    deps=["customer_profiles", "customers"],
     kinds={"duckdb", "matplotlib"},
     owners=OWNERS,
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
 )
 def customer_overview(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Value, activity and spending-power distributions, as a table and a chart in the UI."""
