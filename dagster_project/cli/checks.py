@@ -8,14 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from dagster_project.cli.exit_codes import EXIT_CHECK_FAILED
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 def check_warehouse(args: argparse.Namespace) -> int:
     from cdp_pipeline.errors import EnvironmentFault
     from cdp_pipeline.settings import CdpPaths
-    from dagster_project.cli.runner import _dagster_stderr, _replay, _run_failure
+    from dagster_project.cli.runner import dagster_stderr, replay_dagster_lines, run_failure
     from dagster_project.defs.warehouse.checks import CHECKS_JOB
     from dagster_project.instance import local_instance, recover_dead_runs, storage_held_open
     from dagster_project.loading import run_defs
@@ -29,7 +33,7 @@ def check_warehouse(args: argparse.Namespace) -> int:
     recover_dead_runs(instance, paths)
     run_id = str(uuid.uuid4())
     job = run_defs().resolve_job_def(CHECKS_JOB)
-    with _dagster_stderr() as dagster_lines, storage_held_open(instance, run_id):
+    with dagster_stderr() as dagster_lines, storage_held_open(instance, run_id):
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -37,11 +41,11 @@ def check_warehouse(args: argparse.Namespace) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             tags={"cdp/launched_by": "cli"},
         )
-    _replay(dagster_lines)
+    replay_dagster_lines(dagster_lines)
     evaluations = result.get_asset_check_evaluations()
     if not evaluations:  # the step failed before any check ran (the warehouse, great-expectations)
-        raise _run_failure(result)
-    rows = [check_row(evaluation, job) for evaluation in evaluations]
+        raise run_failure(result)
+    rows = [check_row(evaluation) for evaluation in evaluations]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
@@ -49,7 +53,7 @@ def check_warehouse(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if any(r["blocking"] and not r["passed"] for r in rows) else 0
 
 
-def check_row(evaluation, job) -> dict:
+def check_row(evaluation: dg.AssetCheckEvaluation) -> dict:
     from cdp_pipeline.quality import check_declarations
 
     declared = {c.name: c for c in check_declarations()}[evaluation.check_name]

@@ -143,7 +143,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
     progress = _progress(instance, run_id, len(job.nodes)) if show_progress else None
     started = datetime.datetime.now()
     try:
-        with _dagster_stderr() as dagster_lines, storage_held_open(instance, run_id):
+        with dagster_stderr() as dagster_lines, storage_held_open(instance, run_id):
             result = job.execute_in_process(
                 run_config=run_config,
                 instance=instance,
@@ -162,12 +162,12 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
             progress.set()
     if not result.success:
         storage = _storage_failure(result)
-        failure = storage or _run_failure(result)
+        failure = storage or run_failure(result)
         summary = _committed_anyway(paths, kind, key, started, failure, dagster_lines, storage is not None)
         if summary is None:
             raise failure
         return summary
-    _replay(dagster_lines)
+    replay_dagster_lines(dagster_lines)
     for event in result.get_asset_materialization_events():
         summary = event.materialization.metadata.get("summary")
         if summary is not None:
@@ -175,7 +175,7 @@ def run_partition(kind: ImportKind, key: str, run_config: dict, tags: dict, show
     raise RuntimeError(f"run {run_id} finished without a batch summary")
 
 
-def _run_failure(result) -> Exception:
+def run_failure(result) -> Exception:
     """A step failure as the exception to report: FileRejected (file and reason) for a refused
     file, EnvironmentFault (what and cause) for a fault of the machine or CDP_HOME."""
     from cdp_pipeline.errors import EnvironmentFault, FileRejected
@@ -202,7 +202,7 @@ STORAGE_ERROR_MODULES = ("sqlite3.", "sqlalchemy.", "psycopg2.")
 
 
 @contextlib.contextmanager
-def _dagster_stderr():
+def dagster_stderr():
     """Hold what Dagster writes straight to stderr during a run (it reports each event it could
     not store on a line of its own), so a storage failure reaches the user as one line."""
     held = io.StringIO()
@@ -210,7 +210,7 @@ def _dagster_stderr():
         yield held
 
 
-def _replay(held: io.StringIO, drop_storage_failures: bool = False) -> None:
+def replay_dagster_lines(held: io.StringIO, drop_storage_failures: bool = False) -> None:
     lines = held.getvalue().splitlines(keepends=True)
     sys.stderr.writelines(
         line for line in lines if not (drop_storage_failures and line.startswith(DAGSTER_STORAGE_FAILURE))
@@ -249,7 +249,7 @@ def _committed_anyway(
     from cdp_pipeline.errors import environment_fault, first_line
 
     summary = _batch_committed_since(paths, kind, key, started) if storage_failed else None
-    _replay(dagster_lines, drop_storage_failures=summary is not None)
+    replay_dagster_lines(dagster_lines, drop_storage_failures=summary is not None)
     if summary is None:
         return None
     fault = environment_fault(error)
@@ -293,7 +293,7 @@ def _progress(instance, run_id: str, steps: int) -> threading.Event:
 
     done = threading.Event()
     # The terminal's stderr, taken now: during the run sys.stderr holds Dagster's lines
-    # (_dagster_stderr), and a bar drawn there would only appear, all at once, after the run.
+    # (dagster_stderr), and a bar drawn there would only appear, all at once, after the run.
     terminal = sys.stderr
 
     def follow() -> None:
