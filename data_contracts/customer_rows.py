@@ -15,15 +15,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from data_contracts.key_shapes import COMMON_EMAIL, EMAIL, MOBILE, SPECIAL_USE
-
 # The patterns live in data_contracts/key_shapes.py (imported without pandas); named here too.
-_SPECIAL_USE = SPECIAL_USE
+from data_contracts.key_shapes import COMMON_EMAIL, EMAIL, MOBILE, SPECIAL_USE
 
 
 def is_email(values: pd.Series) -> pd.Series:
     """EMAIL's verdict on each value: the common shape decides most, Python's re the rest."""
-    verdict = (values.str.fullmatch(COMMON_EMAIL) & ~values.str.contains(_SPECIAL_USE)).to_numpy(dtype=bool, copy=True)
+    verdict = (values.str.fullmatch(COMMON_EMAIL) & ~values.str.contains(SPECIAL_USE)).to_numpy(dtype=bool, copy=True)
     rest = np.flatnonzero(~verdict)
     verdict[rest] = values.iloc[rest].str.fullmatch(EMAIL).to_numpy(dtype=bool)
     return pd.Series(verdict, index=values.index)

@@ -9,6 +9,7 @@ file fails on first use with one line naming the file and the key (``OverMergeGu
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
@@ -82,7 +83,8 @@ def _text_list(value, key: str) -> list[str]:
         if isinstance(item, bool) or not isinstance(item, str | int):
             _fail(key, f"{item!r} is not text")
         texts.append(str(item))
-    repeated = sorted({t for t in texts if [x.lower() for x in texts].count(t.lower()) > 1})
+    counts = Counter(t.lower() for t in texts)
+    repeated = sorted({t for t in texts if counts[t.lower()] > 1})
     if repeated:
         _fail(key, f"{repeated[0]!r} is listed twice")
     return texts

@@ -1189,10 +1189,10 @@ def test_contract_is_given_every_row_it_might_fail(rows):
 def test_contract_row_filter_uses_the_contract_patterns():
     """Issue 12 item: the filter's patterns are the contract's own (MOBILE, COMMON_EMAIL and the
     special-use names), so a change to the contract cannot leave the filter passing rows it fails."""
-    from data_contracts.customer_rows import _SPECIAL_USE, COMMON_EMAIL
+    from data_contracts.key_shapes import COMMON_EMAIL, SPECIAL_USE
 
     text = sql_text("customer_rows_for_contract")
-    for pattern in (MOBILE, COMMON_EMAIL, _SPECIAL_USE):
+    for pattern in (MOBILE, COMMON_EMAIL, SPECIAL_USE):
         assert f"'{pattern}'" in text, pattern
 
 
